@@ -1,0 +1,149 @@
+"""The ingest API, schema v1: authenticated by project API keys."""
+
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import AwareDatetime, Field, ValidationError
+
+from ingest import presenters, services
+from ingest.auth import ApiKeyAuth
+from ingest.schemas import (
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    EpisodeOut,
+    EpisodePageOut,
+    SessionDetailOut,
+    SessionPageOut,
+    SessionPayload,
+    StoredOut,
+)
+from metrics import selectors
+from metrics.models import Project
+
+router = Router(auth=ApiKeyAuth(), tags=["sessions"])
+
+INCLUDABLE = {"operations", "api_calls"}
+
+
+class Problem(Schema):
+    detail: str
+
+
+class SessionListQuery(Schema):
+    episode: str | None = None
+    workflow: str | None = None
+    status: Literal["running", "completed", "failed"] | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class PageQuery(Schema):
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+def _project(request: HttpRequest) -> Project:
+    return request.auth.project
+
+
+@router.post(
+    "/sessions",
+    response={200: StoredOut, 201: StoredOut},
+    summary="Store or merge one session (schema v1)",
+)
+def post_session(request: HttpRequest, payload: SessionPayload):
+    result = services.store_payload(_project(request), payload)
+    body = {
+        "id": result.session.external_id,
+        "created": result.created,
+        "url": presenters.dashboard_url(request, result.session),
+    }
+    return (201 if result.created else 200), body
+
+
+@router.post("/batch", response=BatchOut, summary="Store up to 100 sessions, each on its own")
+def post_batch(request: HttpRequest, batch: BatchIn):
+    project = _project(request)
+    results = [_store_batch_item(request, project, i, item) for i, item in enumerate(batch.sessions)]
+    stored = sum(1 for r in results if r.status == "stored")
+    return {"results": results, "stored": stored, "rejected": len(results) - stored}
+
+
+def _store_batch_item(request: HttpRequest, project: Project, index: int, item: dict):
+    try:
+        payload = SessionPayload.model_validate(item)
+    except ValidationError as exc:
+        errors = [
+            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        return BatchItemOut(index=index, status="error", errors=errors)
+    result = services.store_payload(project, payload)
+    return BatchItemOut(
+        index=index,
+        status="stored",
+        id=result.session.external_id,
+        created=result.created,
+        url=presenters.dashboard_url(request, result.session),
+    )
+
+
+@router.get("/sessions", response={200: SessionPageOut, 400: Problem})
+def list_sessions(request: HttpRequest, query: Query[SessionListQuery]):
+    qs = selectors.sessions(
+        project=_project(request),
+        filters=selectors.SessionFilters(
+            episode=query.episode,
+            workflow=query.workflow,
+            status=query.status,
+            since=query.since,
+            until=query.until,
+        ),
+    )
+    try:
+        rows, next_cursor = selectors.session_page(qs, cursor=query.cursor, limit=query.limit)
+    except selectors.InvalidCursor as exc:
+        return 400, {"detail": str(exc)}
+    items = [presenters.session_summary(request, session) for session in rows]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/sessions/{session_id}",
+    response={200: SessionDetailOut, 404: Problem},
+    summary="One session by the client's session id",
+)
+def get_session(request: HttpRequest, session_id: str, include: str = ""):
+    wanted = {part.strip() for part in include.split(",") if part.strip()}
+    unknown = wanted - INCLUDABLE
+    if unknown:
+        raise HttpError(422, f"include accepts {sorted(INCLUDABLE)}, not {sorted(unknown)}")
+    session = selectors.session_by_external_id(project=_project(request), external_id=session_id)
+    if session is None:
+        return 404, {"detail": f"no session {session_id!r} in this project"}
+    return presenters.session_detail(request, session, include=wanted)
+
+
+@router.get("/episodes", response={200: EpisodePageOut, 400: Problem}, tags=["episodes"])
+def list_episodes(request: HttpRequest, query: Query[PageQuery]):
+    qs = selectors.episodes_with_totals(project=_project(request))
+    try:
+        rows, next_cursor = selectors.episode_page(qs, cursor=query.cursor, limit=query.limit)
+    except selectors.InvalidCursor as exc:
+        return 400, {"detail": str(exc)}
+    return {"items": [presenters.episode_totals(e) for e in rows], "next_cursor": next_cursor}
+
+
+@router.get("/episodes/{code}", response={200: EpisodeOut, 404: Problem}, tags=["episodes"])
+def get_episode(request: HttpRequest, code: str):
+    episode = selectors.episodes_with_totals(project=_project(request)).filter(code=code).first()
+    if episode is None:
+        return 404, {"detail": f"no episode {code!r} in this project"}
+    return presenters.episode_totals(episode)
+
+

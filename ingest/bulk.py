@@ -1,0 +1,157 @@
+"""Bulk upserts of a session's operations and API calls.
+
+The ORM's per-row model objects are the known cost of ingest, so rows go to the database
+as plain tuples: on PostgreSQL through COPY (straight into the table for a session created
+in this transaction, through a temporary staging table when merging), elsewhere through
+one executemany. Both end in the same ``INSERT … ON CONFLICT … DO UPDATE`` rules, so a
+resent row changes nothing and a finished operation never goes back to running.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from ingest.schemas import ApiCallIn, OperationIn
+from metrics.models import ApiCall, Operation
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+    conflict_update: str  # the DO UPDATE clause, in SQL both backends accept
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(self.columns)
+
+
+OPERATIONS = Table(
+    name=Operation._meta.db_table,
+    columns=(
+        "session_id", "client_id", "parent_client_id", "name", "started_at", "ended_at",
+        "duration_s", "success", "error", "metadata", "cache_hits", "cache_misses",
+    ),
+    conflict_update=f"""
+        ON CONFLICT (session_id, client_id) DO UPDATE SET
+            parent_client_id = excluded.parent_client_id,
+            name = excluded.name,
+            started_at = excluded.started_at,
+            ended_at = excluded.ended_at,
+            duration_s = excluded.duration_s,
+            success = excluded.success,
+            error = excluded.error,
+            metadata = excluded.metadata,
+            cache_hits = excluded.cache_hits,
+            cache_misses = excluded.cache_misses
+        WHERE {Operation._meta.db_table}.ended_at IS NULL OR excluded.ended_at IS NOT NULL
+    """,
+)
+
+_CALLS = ApiCall._meta.db_table
+API_CALLS = Table(
+    name=_CALLS,
+    columns=(
+        "session_id", "client_id", "operation_client_id", "provider", "model", "at",
+        "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
+        "cache_write_tokens", "total_tokens", "cost_usd", "cost_source", "prompt_hash",
+        "error", "error_message",
+    ),
+    # A cost the server computed is kept when the same call is resent without one.
+    conflict_update=f"""
+        ON CONFLICT (session_id, client_id) DO UPDATE SET
+            operation_client_id = excluded.operation_client_id,
+            provider = excluded.provider,
+            model = excluded.model,
+            at = excluded.at,
+            latency_s = excluded.latency_s,
+            prompt_tokens = excluded.prompt_tokens,
+            completion_tokens = excluded.completion_tokens,
+            cached_tokens = excluded.cached_tokens,
+            cache_write_tokens = excluded.cache_write_tokens,
+            total_tokens = excluded.total_tokens,
+            cost_usd = CASE WHEN excluded.cost_source = 'client'
+                            THEN excluded.cost_usd ELSE {_CALLS}.cost_usd END,
+            cost_source = CASE WHEN excluded.cost_source = 'client'
+                               THEN excluded.cost_source ELSE {_CALLS}.cost_source END,
+            prompt_hash = excluded.prompt_hash,
+            error = excluded.error,
+            error_message = excluded.error_message
+    """,
+)
+
+
+def operation_rows(session_pk: int, operations: Iterable[OperationIn]) -> list[tuple]:
+    adapt_dt = connection.ops.adapt_datetimefield_value
+    dumps = json.dumps
+    return [
+        (
+            session_pk, op.id, op.parent_id, op.name, adapt_dt(op.started_at),
+            adapt_dt(op.ended_at), op.duration_s, op.success, op.error,
+            dumps(op.metadata), op.cache_hits, op.cache_misses,
+        )
+        for op in operations
+    ]
+
+
+def api_call_rows(session_pk: int, calls: Iterable[ApiCallIn]) -> list[tuple]:
+    adapt_dt = connection.ops.adapt_datetimefield_value
+    client, pending = ApiCall.CostSource.CLIENT, ApiCall.CostSource.PENDING
+    return [
+        (
+            session_pk, call.id, call.operation_id, call.provider or "", call.model or "",
+            adapt_dt(call.at), call.latency_s, call.prompt_tokens, call.completion_tokens,
+            call.cached_tokens, call.cache_write_tokens,
+            call.total_tokens
+            if call.total_tokens is not None
+            else call.prompt_tokens + call.completion_tokens,
+            call.cost_usd, client if call.cost_usd is not None else pending,
+            call.prompt_hash, call.error, call.error_message,
+        )
+        for call in calls
+    ]
+
+
+def write_rows(table: Table, rows: Sequence[tuple[Any, ...]], *, fresh: bool) -> None:
+    """Upsert ``rows``; ``fresh`` promises that none of them can exist yet."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _copy_rows(cursor, table, rows, fresh=fresh)
+        else:
+            placeholders = ", ".join(["%s"] * len(table.columns))
+            cursor.executemany(
+                f"INSERT INTO {table.name} ({table.column_list}) VALUES ({placeholders}) "
+                f"{table.conflict_update}",
+                rows,
+            )
+
+
+def _copy_rows(cursor, table: Table, rows: Sequence[tuple], *, fresh: bool) -> None:
+    raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+    if fresh:
+        _copy_into(raw, table.name, table.column_list, rows)
+        return
+    stage = f"stage_{table.name}"
+    # ON COMMIT DROP scopes the staging table to this transaction: concurrent requests
+    # on other connections never see it, and nothing is left behind on error.
+    raw.execute(
+        f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {table.column_list} FROM {table.name} WITH NO DATA"
+    )
+    _copy_into(raw, stage, table.column_list, rows)
+    raw.execute(
+        f"INSERT INTO {table.name} ({table.column_list}) "
+        f"SELECT {table.column_list} FROM {stage} {table.conflict_update}"
+    )
+    raw.execute(f"DROP TABLE {stage}")
+
+
+def _copy_into(raw_cursor, table_name: str, column_list: str, rows: Sequence[tuple]) -> None:
+    with raw_cursor.copy(f"COPY {table_name} ({column_list}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

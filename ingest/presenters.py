@@ -1,0 +1,115 @@
+"""Turn stored rows into the API's response shapes."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from metrics import selectors
+from metrics.models import DEFAULT_PROJECT_SLUG, Episode, Session
+
+
+def dashboard_url(request: HttpRequest, session: Session) -> str:
+    path = reverse("metrics:session_detail", args=[session.external_id])
+    if session.project.slug != DEFAULT_PROJECT_SLUG:
+        path += f"?project={session.project.slug}"
+    return request.build_absolute_uri(path)
+
+
+def session_summary(request: HttpRequest, session: Session) -> dict[str, Any]:
+    return {
+        "id": session.external_id,
+        "episode": session.episode.code if session.episode else None,
+        "workflow": session.workflow,
+        "release": session.release,
+        "environment": session.environment,
+        "host": session.host,
+        "status": session.status,
+        "started_at": session.started_at,
+        "ended_at": session.ended_at,
+        "duration_s": session.duration_s,
+        "cache": {
+            "hits": session.cache_hits,
+            "misses": session.cache_misses,
+            "hit_rate": session.cache_hit_rate,
+        },
+        "api": {
+            "calls": session.api_calls_count,
+            "errors": session.api_errors_count,
+            "prompt_tokens": session.prompt_tokens,
+            "completion_tokens": session.completion_tokens,
+            "total_tokens": session.total_tokens,
+            "cost_usd": float(session.cost_usd),
+        },
+        "url": dashboard_url(request, session),
+    }
+
+
+def session_detail(
+    request: HttpRequest, session: Session, *, include: set[str]
+) -> dict[str, Any]:
+    detail = session_summary(request, session)
+    detail.update(
+        counters=session.counters,
+        tags=session.tags,
+        metadata=session.metadata,
+        is_baseline=session.is_baseline,
+        analyzed_at=session.analyzed_at,
+        bottlenecks=list(
+            session.bottlenecks.values("name", "self_time_s", "share", "occurrences")
+        ),
+        slowest_operations=[
+            {"id": row["client_id"], "name": row["name"], "duration_s": row["duration_s"]}
+            for row in selectors.slowest_operations(session)
+        ],
+    )
+    if "operations" in include:
+        detail["operations"] = list(_operations(session))
+    if "api_calls" in include:
+        detail["api_calls"] = list(_api_calls(session))
+    return detail
+
+
+def _operations(session: Session):
+    rows = session.operations.order_by("started_at", "pk").values_list(
+        "client_id", "parent_client_id", "name", "started_at", "ended_at", "duration_s",
+        "success", "error", "metadata", "cache_hits", "cache_misses",
+    )
+    keys = (
+        "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success",
+        "error", "metadata", "cache_hits", "cache_misses",
+    )
+    for row in rows.iterator(chunk_size=2000):
+        yield dict(zip(keys, row, strict=True))
+
+
+def _api_calls(session: Session):
+    rows = session.api_calls.order_by("at", "pk").values_list(
+        "client_id", "operation_client_id", "provider", "model", "at", "latency_s",
+        "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+        "total_tokens", "cost_usd", "cost_source", "prompt_hash", "error", "error_message",
+    )
+    keys = (
+        "id", "operation_id", "provider", "model", "at", "latency_s", "prompt_tokens",
+        "completion_tokens", "cached_tokens", "cache_write_tokens", "total_tokens",
+        "cost_usd", "cost_source", "prompt_hash", "error", "error_message",
+    )
+    for row in rows.iterator(chunk_size=2000):
+        yield dict(zip(keys, row, strict=True))
+
+
+def episode_totals(episode: Episode) -> dict[str, Any]:
+    hits, misses = episode.cache_hits_total, episode.cache_misses_total
+    return {
+        "code": episode.code,
+        "title": episode.title,
+        "sessions": episode.session_count,
+        "duration_s": episode.duration_total_s,
+        "total_tokens": episode.tokens_total,
+        "cost_usd": float(episode.cost_total_usd or 0),
+        "cache_hits": hits,
+        "cache_misses": misses,
+        "cache_hit_rate": hits / (hits + misses) if hits + misses else None,
+        "first_started_at": episode.first_started_at,
+        "last_started_at": episode.last_started_at,
+    }

@@ -1,0 +1,295 @@
+"""Schema v1: the payload the SDK's ``PerformanceMetrics.to_dict()`` produces.
+
+Validation is strict at the edges that matter for storage (ids, names, sizes, finite
+numbers, timezone-aware times) and open where the client owns the content
+(``metadata`` and ``counters`` keep unknown keys).
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+MAX_OPERATIONS = 100_000
+MAX_API_CALLS = 50_000
+MAX_TAGS = 50
+MAX_METADATA_KEYS = 100
+MAX_ERROR_CHARS = 10_000
+
+Slug = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=128)
+]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(max_length=255)]
+ErrorText = Annotated[str, StringConstraints(max_length=MAX_ERROR_CHARS)]
+Count = Annotated[int, Field(ge=0, le=2**53)]
+Seconds = Annotated[float, Field(ge=0, le=10**9)]
+Usd = Annotated[float, Field(ge=0, le=10**9)]
+
+
+def _bounded_mapping(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
+    for key in value:
+        if len(key) > 200:
+            raise ValueError("keys are at most 200 characters")
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_mapping)]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=100_000)
+
+
+class CacheNameCounts(WireModel):
+    hits: Count = 0
+    misses: Count = 0
+
+
+class CacheCounts(WireModel):
+    hits: Count = 0
+    misses: Count = 0
+    by_name: dict[Name, CacheNameCounts] = Field(default_factory=dict, max_length=100)
+
+
+class SessionIn(WireModel):
+    id: Slug
+    started_at: AwareDatetime
+    episode: Slug | None = None
+    workflow: ShortText | None = None
+    release: ShortText | None = None
+    environment: ShortText | None = None
+    host: ShortText | None = None
+    status: Literal["running", "completed", "failed"] = "running"
+    ended_at: AwareDatetime | None = None
+    cache: CacheCounts | None = None
+    counters: dict[Name, Count] | None = Field(default=None, max_length=MAX_METADATA_KEYS)
+    tags: list[Name] | None = Field(default=None, max_length=MAX_TAGS)
+    metadata: Metadata | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "SessionIn":
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class OperationIn(WireModel):
+    id: ClientId
+    parent_id: ClientId | None = None
+    name: Name
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    duration_s: Seconds | None = None
+    success: bool | None = None
+    error: ErrorText | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    cache_hits: Count = 0
+    cache_misses: Count = 0
+
+
+class ApiCallIn(WireModel):
+    id: ClientId
+    operation_id: ClientId | None = None
+    provider: Annotated[str, StringConstraints(max_length=64)] | None = None
+    model: Annotated[str, StringConstraints(max_length=128)] | None = None
+    at: AwareDatetime | None = None
+    latency_s: Seconds | None = None
+    prompt_tokens: Count = 0
+    completion_tokens: Count = 0
+    cached_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    total_tokens: Count | None = None
+    cost_usd: Usd | None = None
+    prompt_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
+    error: bool = False
+    error_message: ErrorText | None = None
+
+
+class SessionPayload(WireModel):
+    """One session as the SDK sends it (schema v1)."""
+
+    schema_version: int
+    session: SessionIn
+    operations: list[OperationIn] = Field(default_factory=list, max_length=MAX_OPERATIONS)
+    api_calls: list[ApiCallIn] = Field(default_factory=list, max_length=MAX_API_CALLS)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _supported_version(cls, value: int) -> int:
+        if value not in SUPPORTED_SCHEMA_VERSIONS:
+            supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+            raise ValueError(f"unsupported schema_version {value}; supported: {supported}")
+        return value
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> "SessionPayload":
+        for field, items in (("operations", self.operations), ("api_calls", self.api_calls)):
+            ids = [item.id for item in items]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{field}: ids must be unique within the session")
+        return self
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Items stay raw here: each is validated on its own so one bad session does not
+    # reject the others.
+    sessions: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+
+
+# --- Responses ---------------------------------------------------------------------------
+
+
+class StoredOut(BaseModel):
+    id: str
+    created: bool
+    url: str
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    status: Literal["stored", "error"]
+    id: str | None = None
+    created: bool | None = None
+    url: str | None = None
+    errors: list[ErrorDetail] | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+    stored: int
+    rejected: int
+
+
+class CacheOut(BaseModel):
+    hits: int
+    misses: int
+    hit_rate: float | None
+
+
+class ApiTotalsOut(BaseModel):
+    calls: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float
+
+
+class BottleneckOut(BaseModel):
+    name: str
+    self_time_s: float
+    share: float
+    occurrences: int
+
+
+class SlowOperationOut(BaseModel):
+    id: str
+    name: str
+    duration_s: float | None
+
+
+class OperationOut(BaseModel):
+    id: str
+    parent_id: str | None
+    name: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    success: bool | None
+    error: str | None
+    metadata: dict[str, Any]
+    cache_hits: int
+    cache_misses: int
+
+
+class ApiCallOut(BaseModel):
+    id: str
+    operation_id: str | None
+    provider: str
+    model: str
+    at: datetime | None
+    latency_s: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    total_tokens: int
+    cost_usd: float | None
+    cost_source: str
+    prompt_hash: str | None
+    error: bool
+    error_message: str | None
+
+
+class SessionSummaryOut(BaseModel):
+    id: str
+    episode: str | None
+    workflow: str
+    release: str
+    environment: str
+    host: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    cache: CacheOut
+    api: ApiTotalsOut
+    url: str
+
+
+class SessionDetailOut(SessionSummaryOut):
+    counters: dict[str, Any]
+    tags: list[str]
+    metadata: dict[str, Any]
+    is_baseline: bool
+    analyzed_at: datetime | None
+    bottlenecks: list[BottleneckOut]
+    slowest_operations: list[SlowOperationOut]
+    operations: list[OperationOut] | None = None
+    api_calls: list[ApiCallOut] | None = None
+
+
+class SessionPageOut(BaseModel):
+    items: list[SessionSummaryOut]
+    next_cursor: str | None
+
+
+class EpisodeOut(BaseModel):
+    code: str
+    title: str
+    sessions: int
+    duration_s: float
+    total_tokens: int
+    cost_usd: float
+    cache_hits: int
+    cache_misses: int
+    cache_hit_rate: float | None
+    first_started_at: datetime | None
+    last_started_at: datetime | None
+
+
+class EpisodePageOut(BaseModel):
+    items: list[EpisodeOut]
+    next_cursor: str | None

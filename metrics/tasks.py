@@ -1,0 +1,45 @@
+"""Celery tasks: thin wrappers that load by id and call metrics.analysis."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import OperationalError
+from django.db.models import F, Q
+from django.utils import timezone
+
+from metrics import analysis
+from metrics.models import Session
+
+SWEEP_BATCH = 500
+# Give the after-commit enqueue a head start before the sweep re-enqueues the same session.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+# OperationalError covers a database restart or a lock timeout, which may well succeed
+# next time; anything else is a bug that a retry would only repeat.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def analyze_session(session_pk: int) -> None:
+    session = Session.objects.filter(pk=session_pk).first()
+    if session is None:  # deleted since it was enqueued
+        return
+    analysis.analyze_session(session)
+
+
+@shared_task
+def sweep_unanalyzed_sessions() -> int:
+    """Enqueue sessions stored while the broker was away (or whose analysis failed)."""
+    stale = (
+        Session.objects.filter(Q(analyzed_at__isnull=True) | Q(analyzed_at__lt=F("merged_at")))
+        .filter(merged_at__lt=timezone.now() - SWEEP_GRACE)
+        .order_by("merged_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    pks = list(stale)
+    for pk in pks:
+        analyze_session.delay(pk)
+    return len(pks)

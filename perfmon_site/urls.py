@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from ninja import NinjaAPI
+
+from ingest.api import router as ingest_router
+from ingest.parser import StrictJsonParser
+
+api = NinjaAPI(
+    title="perfmon ingest API",
+    version="1",
+    description="Schema-v1 sessions from the perfmon SDK. Authenticate with `Bearer <key>`.",
+    urls_namespace="api",
+    parser=StrictJsonParser(),
+    docs_url="/docs",
+)
+api.add_router("/", ingest_router)
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("metrics.urls")),
+]
