@@ -69,7 +69,10 @@ def post_session(request: HttpRequest, payload: SessionPayload):
 @router.post("/batch", response=BatchOut, summary="Store up to 100 sessions, each on its own")
 def post_batch(request: HttpRequest, batch: BatchIn):
     project = _project(request)
-    results = [_store_batch_item(request, project, i, item) for i, item in enumerate(batch.sessions)]
+    results = [
+        _store_batch_item(request, project, index, item)
+        for index, item in enumerate(batch.sessions)
+    ]
     stored = sum(1 for r in results if r.status == "stored")
     return {"results": results, "stored": stored, "rejected": len(results) - stored}
 

@@ -116,7 +116,9 @@ class Operation(models.Model):
     client_id = models.CharField(max_length=64)
     # The wire names the parent by its client id; children finish (and are sent) before
     # their parents, so the link is kept by id and resolved to a row once both exist.
-    parent_client_id = models.CharField(max_length=64, null=True, blank=True)
+    # null (not "") mirrors the wire's null for these optional strings, so a stored row
+    # exports back to exactly the payload it came from.
+    parent_client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -125,7 +127,7 @@ class Operation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
     success = models.BooleanField(null=True, blank=True)  # null while running
-    error = models.TextField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001
     metadata = models.JSONField(default=dict, blank=True)
     cache_hits = models.PositiveIntegerField(default=0)
     cache_misses = models.PositiveIntegerField(default=0)
@@ -160,7 +162,7 @@ class ApiCall(models.Model):
         Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_calls"
     )
     client_id = models.CharField(max_length=64)
-    operation_client_id = models.CharField(max_length=64, null=True, blank=True)
+    operation_client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     provider = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=128, blank=True)
     at = models.DateTimeField(null=True, blank=True)
@@ -174,9 +176,9 @@ class ApiCall(models.Model):
     cost_source = models.CharField(
         max_length=16, choices=CostSource.choices, default=CostSource.PENDING
     )
-    prompt_hash = models.CharField(max_length=128, null=True, blank=True)
+    prompt_hash = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     error = models.BooleanField(default=False)
-    error_message = models.TextField(null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["at", "id"]
