@@ -3,7 +3,7 @@
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AwareDatetime, Field, ValidationError
 
@@ -63,7 +63,7 @@ def post_session(request: HttpRequest, payload: SessionPayload):
         "created": result.created,
         "url": presenters.dashboard_url(request, result.session),
     }
-    return (201 if result.created else 200), body
+    return Status(201 if result.created else 200, body)
 
 
 @router.post("/batch", response=BatchOut, summary="Store up to 100 sessions, each on its own")
@@ -111,7 +111,7 @@ def list_sessions(request: HttpRequest, query: Query[SessionListQuery]):
     try:
         rows, next_cursor = selectors.session_page(qs, cursor=query.cursor, limit=query.limit)
     except selectors.InvalidCursor as exc:
-        return 400, {"detail": str(exc)}
+        return Status(400, {"detail": str(exc)})
     items = [presenters.session_summary(request, session) for session in rows]
     return {"items": items, "next_cursor": next_cursor}
 
@@ -128,7 +128,7 @@ def get_session(request: HttpRequest, session_id: str, include: str = ""):
         raise HttpError(422, f"include accepts {sorted(INCLUDABLE)}, not {sorted(unknown)}")
     session = selectors.session_by_external_id(project=_project(request), external_id=session_id)
     if session is None:
-        return 404, {"detail": f"no session {session_id!r} in this project"}
+        return Status(404, {"detail": f"no session {session_id!r} in this project"})
     return presenters.session_detail(request, session, include=wanted)
 
 
@@ -138,7 +138,7 @@ def list_episodes(request: HttpRequest, query: Query[PageQuery]):
     try:
         rows, next_cursor = selectors.episode_page(qs, cursor=query.cursor, limit=query.limit)
     except selectors.InvalidCursor as exc:
-        return 400, {"detail": str(exc)}
+        return Status(400, {"detail": str(exc)})
     return {"items": [presenters.episode_totals(e) for e in rows], "next_cursor": next_cursor}
 
 
@@ -146,7 +146,7 @@ def list_episodes(request: HttpRequest, query: Query[PageQuery]):
 def get_episode(request: HttpRequest, code: str):
     episode = selectors.episodes_with_totals(project=_project(request)).filter(code=code).first()
     if episode is None:
-        return 404, {"detail": f"no episode {code!r} in this project"}
+        return Status(404, {"detail": f"no episode {code!r} in this project"})
     return presenters.episode_totals(episode)
 
 
