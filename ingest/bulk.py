@@ -5,6 +5,9 @@ as plain tuples: on PostgreSQL through COPY (straight into the table for a sessi
 in this transaction, through a temporary staging table when merging), elsewhere through
 one executemany. Both end in the same ``INSERT … ON CONFLICT … DO UPDATE`` rules, so a
 resent row changes nothing and a finished operation never goes back to running.
+
+Operation row ids are chosen before the rows are written, so parent and operation links
+go in with the rows instead of costing a second write of every row.
 """
 
 import json
@@ -16,6 +19,8 @@ from django.db import connection
 
 from ingest.schemas import ApiCallIn, OperationIn
 from metrics.models import ApiCall, Operation
+
+IN_CHUNK = 5000  # ids per IN (...) list: under SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -29,15 +34,18 @@ class Table:
         return ", ".join(self.columns)
 
 
+_OPS = Operation._meta.db_table
 OPERATIONS = Table(
-    name=Operation._meta.db_table,
+    name=_OPS,
     columns=(
-        "session_id", "client_id", "parent_client_id", "name", "started_at", "ended_at",
-        "duration_s", "success", "error", "metadata", "cache_hits", "cache_misses",
+        "id", "session_id", "client_id", "parent_client_id", "parent_id", "name",
+        "started_at", "ended_at", "duration_s", "success", "error", "metadata", "cache_hits",
+        "cache_misses",
     ),
     conflict_update=f"""
         ON CONFLICT (session_id, client_id) DO UPDATE SET
             parent_client_id = excluded.parent_client_id,
+            parent_id = COALESCE(excluded.parent_id, {_OPS}.parent_id),
             name = excluded.name,
             started_at = excluded.started_at,
             ended_at = excluded.ended_at,
@@ -47,7 +55,7 @@ OPERATIONS = Table(
             metadata = excluded.metadata,
             cache_hits = excluded.cache_hits,
             cache_misses = excluded.cache_misses
-        WHERE {Operation._meta.db_table}.ended_at IS NULL OR excluded.ended_at IS NOT NULL
+        WHERE {_OPS}.ended_at IS NULL OR excluded.ended_at IS NOT NULL
     """,
 )
 
@@ -55,8 +63,8 @@ _CALLS = ApiCall._meta.db_table
 API_CALLS = Table(
     name=_CALLS,
     columns=(
-        "session_id", "client_id", "operation_client_id", "provider", "model", "at",
-        "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
+        "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
+        "at", "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
         "cache_write_tokens", "total_tokens", "cost_usd", "cost_source", "prompt_hash",
         "error", "error_message",
     ),
@@ -64,6 +72,7 @@ API_CALLS = Table(
     conflict_update=f"""
         ON CONFLICT (session_id, client_id) DO UPDATE SET
             operation_client_id = excluded.operation_client_id,
+            operation_id = COALESCE(excluded.operation_id, {_CALLS}.operation_id),
             provider = excluded.provider,
             model = excluded.model,
             at = excluded.at,
@@ -84,27 +93,54 @@ API_CALLS = Table(
 )
 
 
-def operation_rows(session_pk: int, operations: Iterable[OperationIn]) -> list[tuple]:
+def operation_ids(
+    session_pk: int,
+    operations: Sequence[OperationIn],
+    calls: Sequence[ApiCallIn],
+    *,
+    fresh: bool,
+) -> dict[str, int]:
+    """Row ids by client id for the payload's operations and the ones it refers to.
+
+    Rows that exist keep their ids; new ones get ids drawn now. The caller holds the
+    session's row lock, so no other request adds operations to this session meanwhile.
+    """
+    existing: dict[str, int] = {}
+    if not fresh:
+        wanted = {op.id for op in operations}
+        wanted.update(op.parent_id for op in operations if op.parent_id)
+        wanted.update(call.operation_id for call in calls if call.operation_id)
+        existing = _existing_operation_ids(session_pk, wanted)
+    new = [op.id for op in operations if op.id not in existing]
+    return {**existing, **dict(zip(new, _allocate_ids(len(new)), strict=True))}
+
+
+def operation_rows(
+    session_pk: int, operations: Iterable[OperationIn], ids: dict[str, int]
+) -> list[tuple]:
     adapt_dt = connection.ops.adapt_datetimefield_value
     dumps = json.dumps
     return [
         (
-            session_pk, op.id, op.parent_id, op.name, adapt_dt(op.started_at),
-            adapt_dt(op.ended_at), op.duration_s, op.success, op.error,
-            dumps(op.metadata), op.cache_hits, op.cache_misses,
+            ids[op.id], session_pk, op.id, op.parent_id, ids.get(op.parent_id), op.name,
+            adapt_dt(op.started_at), adapt_dt(op.ended_at), op.duration_s, op.success,
+            op.error, dumps(op.metadata), op.cache_hits, op.cache_misses,
         )
         for op in operations
     ]
 
 
-def api_call_rows(session_pk: int, calls: Iterable[ApiCallIn]) -> list[tuple]:
+def api_call_rows(
+    session_pk: int, calls: Iterable[ApiCallIn], ids: dict[str, int]
+) -> list[tuple]:
     adapt_dt = connection.ops.adapt_datetimefield_value
     client, pending = ApiCall.CostSource.CLIENT, ApiCall.CostSource.PENDING
     return [
         (
-            session_pk, call.id, call.operation_id, call.provider or "", call.model or "",
-            adapt_dt(call.at), call.latency_s, call.prompt_tokens, call.completion_tokens,
-            call.cached_tokens, call.cache_write_tokens,
+            session_pk, call.id, call.operation_id, ids.get(call.operation_id),
+            call.provider or "", call.model or "", adapt_dt(call.at), call.latency_s,
+            call.prompt_tokens, call.completion_tokens, call.cached_tokens,
+            call.cache_write_tokens,
             call.total_tokens
             if call.total_tokens is not None
             else call.prompt_tokens + call.completion_tokens,
@@ -129,6 +165,36 @@ def write_rows(table: Table, rows: Sequence[tuple[Any, ...]], *, fresh: bool) ->
                 f"{table.conflict_update}",
                 rows,
             )
+
+
+def _existing_operation_ids(session_pk: int, client_ids: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    ordered = sorted(client_ids)
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
+        found.update(
+            Operation.objects.filter(session_id=session_pk, client_id__in=chunk).values_list(
+                "client_id", "pk"
+            )
+        )
+    return found
+
+
+def _allocate_ids(count: int) -> list[int]:
+    if count == 0:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [_OPS, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        # SQLite: the transaction holds the database's write lock (IMMEDIATE mode), so
+        # nobody else can take ids between this read and the insert.
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {_OPS}")
+        first = cursor.fetchone()[0] + 1
+        return list(range(first, first + count))
 
 
 def _copy_rows(cursor, table: Table, rows: Sequence[tuple], *, fresh: bool) -> None:

@@ -29,13 +29,7 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
         session, created = _lock_or_create_session(project, payload.session)
         if not created:
             _merge_session_fields(session, payload.session)
-        bulk.write_rows(
-            bulk.OPERATIONS, bulk.operation_rows(session.pk, payload.operations), fresh=created
-        )
-        bulk.write_rows(
-            bulk.API_CALLS, bulk.api_call_rows(session.pk, payload.api_calls), fresh=created
-        )
-        _link_rows(session)
+        _write_rows(session, payload, fresh=created)
         _refresh_totals(session)
         transaction.on_commit(partial(_enqueue_analysis, session.pk), robust=True)
     return StoreResult(session=session, created=created)
@@ -121,16 +115,34 @@ def _hit_rate(hits: int, misses: int) -> float | None:
     return hits / lookups if lookups else None
 
 
-def _link_rows(session: Session) -> None:
-    """Resolve wire ids (parent_id, operation_id) to row links once both rows exist."""
+def _write_rows(session: Session, payload: SessionPayload, *, fresh: bool) -> None:
+    ids = bulk.operation_ids(session.pk, payload.operations, payload.api_calls, fresh=fresh)
+    bulk.write_rows(
+        bulk.OPERATIONS, bulk.operation_rows(session.pk, payload.operations, ids), fresh=fresh
+    )
+    bulk.write_rows(
+        bulk.API_CALLS, bulk.api_call_rows(session.pk, payload.api_calls, ids), fresh=fresh
+    )
+    if not fresh and payload.operations:
+        arrived = sorted(op.id for op in payload.operations)
+        for start in range(0, len(arrived), bulk.IN_CHUNK):
+            _link_waiting_rows(session, arrived[start : start + bulk.IN_CHUNK])
+
+
+def _link_waiting_rows(session: Session, arrived: list[str]) -> None:
+    """Link rows stored earlier that named an operation which has only now arrived.
+
+    Children finish, and are flushed, before their parents; only those few waiting rows
+    are rewritten, never the whole session.
+    """
     operations = Operation.objects.filter(session=session)
-    operations.filter(parent__isnull=True, parent_client_id__isnull=False).update(
+    operations.filter(parent__isnull=True, parent_client_id__in=arrived).update(
         parent_id=Subquery(
             operations.filter(client_id=OuterRef("parent_client_id")).values("pk")[:1]
         )
     )
     ApiCall.objects.filter(
-        session=session, operation__isnull=True, operation_client_id__isnull=False
+        session=session, operation__isnull=True, operation_client_id__in=arrived
     ).update(
         operation_id=Subquery(
             operations.filter(client_id=OuterRef("operation_client_id")).values("pk")[:1]

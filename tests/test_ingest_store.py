@@ -122,6 +122,29 @@ def test_running_session_flushes_in_parts(api):
     assert session.api_calls_count == 2
 
 
+def test_call_sent_before_its_operation_is_linked_when_the_operation_arrives(api):
+    api.post("/sessions", session_payload("s1", status="running", duration_s=None,
+                                          api_calls=[api_call("c1", operation_id="late")]))
+    assert ApiCall.objects.get().operation is None
+
+    api.post("/sessions", session_payload(
+        "s1", operations=[operation("late", "dialogue", start_s=0, duration_s=1)]))
+
+    assert ApiCall.objects.get().operation.client_id == "late"
+
+
+def test_resent_operations_keep_their_rows_and_links(api):
+    payload = script_payload("s1")
+    api.post("/sessions", payload)
+    before = dict(Operation.objects.values_list("client_id", "pk"))
+    links = dict(Operation.objects.values_list("client_id", "parent__client_id"))
+
+    api.post("/sessions", payload)
+
+    assert dict(Operation.objects.values_list("client_id", "pk")) == before
+    assert dict(Operation.objects.values_list("client_id", "parent__client_id")) == links
+
+
 def test_operation_sent_running_is_completed_by_a_later_part(api):
     running = operation("root", "generate_full_script", start_s=0, duration_s=None)
     finished = operation("root", "generate_full_script", start_s=0, duration_s=12)
