@@ -1,0 +1,49 @@
+"""perfmon: the performance monitor of the script generator.
+
+Time operations with ``@monitor_performance`` / ``with monitor.operation(...)``, group them in
+sessions with ``with monitor.session(...)``, record cache use, LLM calls and generation
+counters, print ``metrics.get_summary()``, and (after ``configure()``) ship every session to
+the perfmon server in the background. Standard library only; never imports Django.
+"""
+
+from perfmon._config import (
+    ENV_API_KEY,
+    ENV_DISABLED,
+    ENV_ENVIRONMENT,
+    ENV_RELEASE,
+    ENV_SPOOL_DIR,
+    ENV_URL,
+    configure,
+    flush,
+    shutdown,
+    stats,
+)
+from perfmon._core import OperationMetrics, monitor_async_performance, monitor_performance
+from perfmon._monitor import PerformanceMonitor, get_performance_monitor
+from perfmon._pricing import ModelPrice, estimate_cost, register_model_price
+from perfmon._session import ApiCall, PerformanceMetrics
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENV_API_KEY",
+    "ENV_DISABLED",
+    "ENV_ENVIRONMENT",
+    "ENV_RELEASE",
+    "ENV_SPOOL_DIR",
+    "ENV_URL",
+    "ApiCall",
+    "ModelPrice",
+    "OperationMetrics",
+    "PerformanceMetrics",
+    "PerformanceMonitor",
+    "configure",
+    "estimate_cost",
+    "flush",
+    "get_performance_monitor",
+    "monitor_async_performance",
+    "monitor_performance",
+    "register_model_price",
+    "shutdown",
+    "stats",
+]

@@ -1,0 +1,416 @@
+"""PerformanceMetrics: everything recorded for one session, and its schema-v1 payload."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import datetime
+from typing import Any
+
+from perfmon import _analysis, _pricing
+from perfmon._core import Anchor, OperationMetrics, current, describe_error
+
+SCHEMA_VERSION = 1
+DEFAULT_BOTTLENECK_THRESHOLD = 0.2
+NAMED_COUNTERS = (
+    "scenes_generated",
+    "dialogue_lines_generated",
+    "stage_directions_generated",
+    "jokes_analyzed",
+)
+_COUNTER_LABELS = {
+    "scenes_generated": "Scenes",
+    "dialogue_lines_generated": "Dialogue Lines",
+    "stage_directions_generated": "Stage Directions",
+    "jokes_analyzed": "Jokes Analyzed",
+}
+
+
+def hash_prompt(prompt: Any) -> str:
+    """SHA-256 of a prompt (text, bytes, or a JSON-able list of messages); the prompt itself
+    is never kept."""
+    if isinstance(prompt, bytes):
+        data = prompt
+    elif isinstance(prompt, str):
+        data = prompt.encode("utf-8")
+    else:
+        text = json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
+        data = text.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+class ApiCall:
+    """One LLM API call, tied to the operation that was current when it was recorded."""
+
+    __slots__ = (
+        "_op",
+        "at_ns",
+        "provider",
+        "model",
+        "latency_s",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "cache_write_tokens",
+        "total_tokens",
+        "cost_usd",
+        "prompt_hash",
+        "error",
+        "error_message",
+    )
+
+    @property
+    def operation(self) -> OperationMetrics | None:
+        return self._op
+
+    def _wire(self, number: int, ids: dict[int, str], anchor: Anchor) -> dict[str, Any]:
+        wire = {
+            "id": f"c{number}",
+            "operation_id": ids.get(id(self._op)),
+            "provider": self.provider,
+            "model": self.model,
+            "at": anchor.to_datetime(self.at_ns).isoformat(),
+            "latency_s": self.latency_s,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": self.cost_usd,  # null on purpose: the server prices it
+            "prompt_hash": self.prompt_hash,
+            "error": self.error,
+            "error_message": self.error_message,
+        }
+        # Unknown values are left out rather than sent as null, so the server's defaults apply.
+        keep_null = ("operation_id", "cost_usd")
+        return {k: v for k, v in wire.items() if v is not None or k in keep_null}
+
+    def __repr__(self) -> str:
+        return f"<ApiCall {self.model or '?'} tokens={self.total_tokens} cost={self.cost_usd}>"
+
+
+def _counter_property(name: str) -> Any:
+    def get(self: PerformanceMetrics) -> int | float:
+        return self.counters.get(name, 0)
+
+    def set_(self: PerformanceMetrics, value: int | float) -> None:
+        with self._lock:
+            self.counters[name] = value
+
+    return property(get, set_, doc=f"The ``{name}`` generation counter.")
+
+
+class PerformanceMetrics:
+    """Everything recorded for one session: operations, cache use, API calls, counters.
+
+    Usually created by ``monitor.session()`` or ``monitor.start_session()``. Thread-safe: one
+    lock per session guards every list and counter. ``to_dict()`` is the schema-v1 payload.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        start_time: datetime | None = None,
+        *,
+        episode: str | None = None,
+        workflow: str | None = None,
+        release: str | None = None,
+        environment: str | None = None,
+        host: str | None = None,
+        tags: list[str] | tuple[str, ...] | None = None,
+        metadata: dict[str, Any] | None = None,
+        bottleneck_threshold: float = DEFAULT_BOTTLENECK_THRESHOLD,
+    ) -> None:
+        if not session_id:
+            raise ValueError("session_id must be a non-empty string")
+        self.session_id = str(session_id)
+        self.episode = episode
+        self.workflow = workflow
+        self.release = release
+        self.environment = environment
+        self.host = host
+        self.tags: list[str] = list(tags) if tags else []
+        self.metadata: dict[str, Any] = dict(metadata) if metadata else {}
+        self.bottleneck_threshold = float(bottleneck_threshold)
+        self.status = "running"
+
+        self._owner = self  # see perfmon._core.current: a session is its own owner
+        self._previous_context: Any = None  # what start_session() replaced in its context
+        self._lock = threading.Lock()
+        self._ops: list[OperationMetrics] = []
+        self._calls: list[ApiCall] = []
+        self._anchor = Anchor()
+        self.start_ns = self._anchor.perf_ns
+        if start_time is not None:
+            self.start_ns = self._anchor.to_ns(start_time)
+        self.end_ns: int | None = None
+
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self._cache_by_name: dict[str, list[int]] = {}
+        self.api_calls = 0
+        self.api_errors = 0
+        self.total_tokens_used = 0
+        self.estimated_api_cost = 0.0
+        self.unpriced_api_calls = 0
+        self.counters: dict[str, int | float] = dict.fromkeys(NAMED_COUNTERS, 0)
+
+    # -- times -------------------------------------------------------------------------------
+
+    @property
+    def start_time(self) -> datetime:
+        return self._anchor.to_datetime(self.start_ns)
+
+    @property
+    def end_time(self) -> datetime | None:
+        return None if self.end_ns is None else self._anchor.to_datetime(self.end_ns)
+
+    @property
+    def total_duration_seconds(self) -> float | None:
+        """Wall time of the finished session; None while it runs (see ``elapsed_seconds``)."""
+        return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return self._wall_ns() / 1e9
+
+    @property
+    def finished(self) -> bool:
+        return self.end_ns is not None
+
+    def _wall_ns(self) -> int:
+        end = self.end_ns if self.end_ns is not None else Anchor().perf_ns
+        return end - self.start_ns
+
+    def finish(self, success: bool = True) -> PerformanceMetrics:
+        """End the session (once): status becomes "completed", or "failed" if not success."""
+        with self._lock:
+            if self.end_ns is None:
+                self.status = "completed" if success else "failed"
+                self.end_ns = Anchor().perf_ns
+        return self
+
+    # -- recording ---------------------------------------------------------------------------
+
+    @property
+    def operations(self) -> list[OperationMetrics]:
+        """A copy of the recorded operations, in start order (running ones included)."""
+        with self._lock:
+            return list(self._ops)
+
+    @property
+    def api_call_records(self) -> list[ApiCall]:
+        with self._lock:
+            return list(self._calls)
+
+    def add_operation(self, operation: OperationMetrics) -> None:
+        """Record an operation that was timed outside this session's context."""
+        with self._lock:
+            if operation._owner is self and any(op is operation for op in self._ops):
+                return
+            if operation._owner is None:
+                operation._owner = self
+            self._ops.append(operation)
+
+    def _current_operation(self) -> OperationMetrics | None:
+        cur = current.get()
+        if isinstance(cur, OperationMetrics) and cur._owner is self:
+            return cur
+        return None
+
+    def record_cache_hit(self, cache_name: str | None = None) -> None:
+        """Count a cache hit for the session, for ``cache_name``, and for the current operation."""
+        self._record_cache(0, cache_name, self._current_operation())
+
+    def record_cache_miss(self, cache_name: str | None = None) -> None:
+        """Count a cache miss for the session, for ``cache_name``, and for the current operation."""
+        self._record_cache(1, cache_name, self._current_operation())
+
+    def _record_cache(self, slot: int, name: str | None, op: OperationMetrics | None) -> None:
+        with self._lock:
+            if slot == 0:
+                self.cache_hits += 1
+            else:
+                self.cache_misses += 1
+            if name is not None:
+                self._cache_by_name.setdefault(name, [0, 0])[slot] += 1
+            if op is not None:
+                if op._cache is None:
+                    op._cache = [0, 0]
+                op._cache[slot] += 1
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Hits as a percentage of lookups (75.0 for 3 hits and 1 miss); 0.0 with no lookups."""
+        lookups = self.cache_hits + self.cache_misses
+        return self.cache_hits / lookups * 100 if lookups else 0.0
+
+    @property
+    def cache_by_name(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
+
+    def record_api_call(
+        self,
+        tokens_used: int = 0,
+        cost: float | None = None,
+        error: bool | str | BaseException = False,
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        cached_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        latency_s: float | None = None,
+        prompt: Any = None,
+        error_message: str | None = None,
+    ) -> ApiCall:
+        """Record one LLM API call. See ``PerformanceMonitor.record_api_call``."""
+        return self._record_api_call(
+            self._current_operation(), tokens_used, cost, error, model=model, provider=provider,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
+            latency_s=latency_s, prompt=prompt, error_message=error_message,
+        )
+
+    def _record_api_call(
+        self,
+        op: OperationMetrics | None,
+        tokens_used: int,
+        cost: float | None,
+        error: bool | str | BaseException,
+        *,
+        model: str | None,
+        provider: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cached_tokens: int | None,
+        cache_write_tokens: int | None,
+        latency_s: float | None,
+        prompt: Any,
+        error_message: str | None,
+    ) -> ApiCall:
+        call = ApiCall()
+        call._op = op
+        now = Anchor().perf_ns
+        # ``at`` is when the call started: the record is usually made once the response is in.
+        call.at_ns = now - round(latency_s * 1e9) if latency_s else now
+        call.provider = provider
+        call.model = model
+        call.latency_s = latency_s
+        call.prompt_tokens = prompt_tokens
+        call.completion_tokens = completion_tokens
+        call.cached_tokens = cached_tokens
+        call.cache_write_tokens = cache_write_tokens
+        total = tokens_used or (prompt_tokens or 0) + (completion_tokens or 0)
+        call.total_tokens = total
+        if cost is None:
+            cost = _pricing.estimate_cost(
+                model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens
+            )
+        call.cost_usd = None if cost is None else float(cost)
+        call.prompt_hash = None if prompt is None else hash_prompt(prompt)
+        if isinstance(error, BaseException):
+            error_message = error_message or describe_error(error)
+        elif isinstance(error, str) and error:
+            error_message = error_message or error
+        call.error = bool(error) or error_message is not None
+        call.error_message = error_message
+        with self._lock:
+            self._calls.append(call)
+            self.api_calls += 1
+            self.total_tokens_used += total
+            if call.error:
+                self.api_errors += 1
+            if call.cost_usd is None:
+                self.unpriced_api_calls += 1
+            else:
+                self.estimated_api_cost += call.cost_usd
+        return call
+
+    def increment(self, counter: str, amount: int | float = 1) -> None:
+        """Add to an open-ended generation counter, e.g. ``increment("scenes_generated", 9)``."""
+        with self._lock:
+            self.counters[counter] = self.counters.get(counter, 0) + amount
+
+    scenes_generated = _counter_property("scenes_generated")
+    dialogue_lines_generated = _counter_property("dialogue_lines_generated")
+    stage_directions_generated = _counter_property("stage_directions_generated")
+    jokes_analyzed = _counter_property("jokes_analyzed")
+
+    # -- analysis ----------------------------------------------------------------------------
+
+    def self_time_by_name(self) -> list[_analysis.NameTime]:
+        """Self time (own time minus children's, parallelism merged) per operation name."""
+        return _analysis.self_time_by_name(self.operations, self._wall_ns())
+
+    def bottlenecks(self, threshold: float | None = None) -> list[_analysis.NameTime]:
+        """Names whose self time exceeds ``threshold`` (default ``bottleneck_threshold``) of
+        the session's wall time."""
+        limit = self.bottleneck_threshold if threshold is None else threshold
+        return [item for item in self.self_time_by_name() if item.share > limit]
+
+    @property
+    def bottleneck_warnings(self) -> list[str]:
+        return [
+            f"{b.name}: {b.self_s:.2f}s self time ({b.share * 100:.1f}% of session) "
+            f"in {b.calls} call{'s' if b.calls != 1 else ''}"
+            for b in self.bottlenecks()
+        ]
+
+    @property
+    def slowest_operations(self) -> list[dict[str, Any]]:
+        """The five longest finished operations: ``{"operation": name, "duration": seconds}``."""
+        return [
+            {"operation": op.operation_name, "duration": op.duration_seconds}
+            for op in _analysis.slowest(self.operations, 5)
+        ]
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _operation_ids(self) -> dict[int, str]:
+        with self._lock:
+            return {id(op): f"o{i}" for i, op in enumerate(self._ops, 1)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema-v1 payload for this session (exactly the documented top-level keys)."""
+        with self._lock:
+            ops = list(self._ops)
+            calls = list(self._calls)
+            counters = dict(self.counters)
+            by_name = {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
+            hits, misses = self.cache_hits, self.cache_misses
+            status, end_ns = self.status, self.end_ns
+        anchor = self._anchor
+        session: dict[str, Any] = {"id": self.session_id}
+        for key in ("episode", "workflow", "release", "environment", "host"):
+            value = getattr(self, key)
+            if value is not None:
+                session[key] = value
+        session.update(
+            status=status,
+            started_at=anchor.to_datetime(self.start_ns).isoformat(),
+            ended_at=None if end_ns is None else anchor.to_datetime(end_ns).isoformat(),
+            cache={"hits": hits, "misses": misses, "by_name": by_name},
+            counters=counters,
+            tags=list(self.tags),
+            metadata=dict(self.metadata),
+        )
+        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "session": session,
+            "operations": [op._wire(ids, anchor) for op in ops],
+            "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
+        }
+
+    def get_summary(self) -> str:
+        """A human-readable report of the session."""
+        from perfmon._summary import render
+
+        return render(self)
+
+    def __repr__(self) -> str:
+        return f"<PerformanceMetrics {self.session_id!r} {self.status} ops={len(self._ops)}>"

@@ -1,0 +1,78 @@
+"""The human-readable session report (``PerformanceMetrics.get_summary()``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perfmon import _config
+from perfmon._session import _COUNTER_LABELS
+
+if TYPE_CHECKING:
+    from perfmon._session import PerformanceMetrics
+
+
+def _label(counter: str) -> str:
+    return _COUNTER_LABELS.get(counter) or counter.replace("_", " ").capitalize()
+
+
+def _number(value: int | float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+
+
+def _cache_lines(metrics: PerformanceMetrics) -> list[str]:
+    lines = [
+        "Cache Performance:",
+        f"  Hit Rate: {metrics.cache_hit_rate:.1f}% "
+        f"({metrics.cache_hits} hits, {metrics.cache_misses} misses)",
+    ]
+    for name, counts in sorted(metrics.cache_by_name.items()):
+        lookups = counts["hits"] + counts["misses"]
+        rate = counts["hits"] / lookups * 100 if lookups else 0.0
+        lines.append(f"    {name}: {rate:.1f}% ({counts['hits']} hits, {counts['misses']} misses)")
+    return lines
+
+
+def _api_lines(metrics: PerformanceMetrics) -> list[str]:
+    cost = f"  Est. Cost: ${metrics.estimated_api_cost:.4f}"
+    if metrics.unpriced_api_calls:
+        plural = "s" if metrics.unpriced_api_calls != 1 else ""
+        cost += f" ({metrics.unpriced_api_calls} call{plural} not priced here)"
+    return [
+        "API Usage:",
+        f"  Calls: {metrics.api_calls} (Errors: {metrics.api_errors})",
+        f"  Tokens: {metrics.total_tokens_used:,}",
+        cost,
+    ]
+
+
+def _export_line() -> list[str]:
+    stats = _config.stats()
+    if stats is None:
+        return []
+    shown = ", ".join(
+        f"{stats[key]} {key}"
+        for key in ("sent", "retried", "spooled", "resent", "dropped", "rejected")
+    )
+    return [f"Export (this process): {shown}"]
+
+
+def render(metrics: PerformanceMetrics) -> str:
+    if metrics.finished:
+        duration = f"Total Duration: {metrics.total_duration_seconds:.2f}s"
+    else:
+        duration = f"Total Duration: {metrics.elapsed_seconds:.2f}s (running)"
+    lines = [f"Performance Summary (Session: {metrics.session_id})", "=" * 60, duration]
+    lines += _cache_lines(metrics)
+    lines += _api_lines(metrics)
+    lines.append("Generation Stats:")
+    lines += [f"  {_label(k)}: {_number(v)}" for k, v in metrics.counters.items()]
+
+    lines.append("Slowest Operations:")
+    slowest = metrics.slowest_operations
+    lines += [f"  {item['operation']}: {item['duration']:.2f}s" for item in slowest] or ["  none"]
+
+    threshold = metrics.bottleneck_threshold * 100
+    lines.append(f"Bottleneck Warnings (self time above {threshold:g}% of the session):")
+    lines += [f"  {warning}" for warning in metrics.bottleneck_warnings] or ["  none"]
+    lines += _export_line()
+    return "\n".join(lines)
