@@ -7,6 +7,7 @@ from django.test import Client
 
 from ingest.models import ApiKey
 from metrics.models import DEFAULT_PROJECT_SLUG, Project
+from perfmon_site.celery import app as celery_app
 
 
 class ApiClient:
@@ -28,6 +29,22 @@ class ApiClient:
 
     def get(self, path: str, **params: Any):
         return self.client.get(f"/api/v1{path}", params, headers=self.headers)
+
+
+@pytest.fixture(autouse=True)
+def celery_eager_unless_a_worker_runs(request):
+    """Run tasks in-process, as on the embedded default, except in real-worker tests.
+
+    With a broker configured (the CI's PostgreSQL pass), tasks would otherwise be queued
+    to Redis with no worker to run them.
+    """
+    if "celery_worker" in request.keywords:
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
