@@ -69,28 +69,36 @@ def describe_error(exc: BaseException) -> str:
     return message[:_MAX_ERROR_CHARS]
 
 
+class _Extra:
+    """The rarely used parts of an operation, allocated only when one is needed."""
+
+    __slots__ = ("meta", "err", "hits", "misses", "token")
+
+    def __init__(self, meta: dict[str, Any] | None = None) -> None:
+        self.meta = meta
+        self.err: str | None = None  # None: success; "" failed without a message
+        self.hits = 0
+        self.misses = 0
+        self.token: Any = None  # context token of start_operation(), until end_operation()
+
+
 class OperationMetrics:
     """One timed piece of work.
 
-    Created by the decorators, by ``monitor.operation()`` (a context manager, sync and async),
-    or by ``monitor.start_operation()``. It stores two ``perf_counter_ns`` integers and a few
+    Created by the decorators, by ``with monitor.operation(...)`` or by
+    ``monitor.start_operation()``. It stores two ``perf_counter_ns`` integers and three
     references; datetimes and seconds are derived on access, so a recorded operation costs
-    well under 200 bytes.
-
-    Used directly as a context manager it joins the current session (if any), becomes the
-    parent of operations started inside it, and records a failure if the block raises.
+    well under 200 bytes. Metadata, errors and cache counts live in a side object that only
+    the operations which have them allocate.
     """
 
     __slots__ = (
         "operation_name",
         "start_ns",
         "end_ns",
-        "_meta",  # dict or None: most operations carry no metadata
         "_parent",  # enclosing operation, or the session for a top-level operation
         "_owner",  # the session this operation is recorded in, or None
-        "_err",  # None: success; str: failure ("" when failed without a message)
-        "_cache",  # None, or [hits, misses] recorded while this operation was current
-        "_token",  # context token while entered as a context manager
+        "_extra",  # None, or an _Extra
     )
 
     def __init__(
@@ -104,9 +112,11 @@ class OperationMetrics:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self.operation_name = operation_name
-        self._meta = dict(metadata) if metadata else None
-        self._parent = self._owner = self._cache = self._token = None
-        self._err = _error_value(success, error)
+        self._parent = self._owner = self._extra = None
+        if metadata:
+            self._extra = _Extra(dict(metadata))
+        if error is not None or not success:
+            _extra_of(self).err = _error_value(success, error)
         if start_time is None:
             self.start_ns = _now()
         else:
@@ -127,9 +137,10 @@ class OperationMetrics:
     @property
     def metadata(self) -> dict[str, Any]:
         """Free-form details; created on first access so that most operations carry none."""
-        if self._meta is None:
-            self._meta = {}
-        return self._meta
+        extra = _extra_of(self)
+        if extra.meta is None:
+            extra.meta = {}
+        return extra.meta
 
     @property
     def start_time(self) -> datetime:
@@ -149,11 +160,11 @@ class OperationMetrics:
 
     @property
     def success(self) -> bool:
-        return self._err is None
+        return self._extra is None or self._extra.err is None
 
     @property
     def error(self) -> str | None:
-        return self._err or None
+        return None if self._extra is None else (self._extra.err or None)
 
     @property
     def parent(self) -> OperationMetrics | None:
@@ -163,11 +174,11 @@ class OperationMetrics:
 
     @property
     def cache_hits(self) -> int:
-        return self._cache[0] if self._cache else 0
+        return 0 if self._extra is None else self._extra.hits
 
     @property
     def cache_misses(self) -> int:
-        return self._cache[1] if self._cache else 0
+        return 0 if self._extra is None else self._extra.misses
 
     @property
     def finished(self) -> bool:
@@ -177,47 +188,15 @@ class OperationMetrics:
         owner = self._owner
         return PROCESS_ANCHOR if owner is None else owner._anchor
 
-    # -- recording ---------------------------------------------------------------------------
-
     def finish(self, success: bool = True, error: str | None = None) -> None:
         """Stop the clock (once) and record the outcome."""
         # Outcome before end time: a concurrent snapshot that sees the end sees the outcome too.
-        self._err = _error_value(success, error)
+        if error is not None or not success:
+            _extra_of(self).err = _error_value(success, error)
+        elif self._extra is not None:
+            self._extra.err = None
         if self.end_ns is None:
             self.end_ns = _now()
-
-    def __enter__(self) -> OperationMetrics:
-        if _enabled and self._owner is None:
-            cur = _get()
-            if cur is None:
-                cur = _default
-            if cur is not None:
-                session = cur._owner
-                self._parent = cur
-                self._owner = session
-                with session._lock:
-                    session._ops.append(self)
-                self._token = _set(self)
-        self.start_ns = _now()
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None:
-            self._err = describe_error(exc)
-        self.end_ns = _now()
-        token = self._token
-        if token is not None:
-            self._token = None
-            try:
-                _reset(token)
-            except ValueError:  # exited in another context than it was entered in
-                pass
-
-    async def __aenter__(self) -> OperationMetrics:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -229,20 +208,20 @@ class OperationMetrics:
 
     def _wire(self, ids: dict[int, str], anchor: Anchor) -> dict[str, Any]:
         end_ns = self.end_ns
-        err = self._err
-        cache = self._cache
+        extra = self._extra
+        err = None if extra is None else extra.err
         return {
             "id": ids.get(id(self)),
             "parent_id": ids.get(id(self._parent)),
-            "name": self.operation_name,
+            "name": str(self.operation_name)[:200] or "?",
             "started_at": anchor.to_datetime(self.start_ns).isoformat(),
             "ended_at": None if end_ns is None else anchor.to_datetime(end_ns).isoformat(),
             "duration_s": None if end_ns is None else (end_ns - self.start_ns) / 1e9,
             "success": err is None,
             "error": err or None,
-            "metadata": dict(self._meta) if self._meta else {},
-            "cache_hits": cache[0] if cache else 0,
-            "cache_misses": cache[1] if cache else 0,
+            "metadata": _bounded(extra.meta) if extra is not None and extra.meta else {},
+            "cache_hits": 0 if extra is None else extra.hits,
+            "cache_misses": 0 if extra is None else extra.misses,
         }
 
     def __repr__(self) -> str:
@@ -251,10 +230,83 @@ class OperationMetrics:
         return f"<OperationMetrics {self.operation_name!r} {shown} success={self.success}>"
 
 
+def _bounded(meta: dict[Any, Any]) -> dict[str, Any]:
+    # The server takes at most 100 metadata keys of at most 200 characters.
+    return {str(k)[:200]: v for k, v in list(meta.items())[:100]}
+
+
+def _extra_of(op: OperationMetrics) -> _Extra:
+    """The operation's side object, created under its session's lock (another thread may be
+    counting a cache hit on it at the same moment)."""
+    extra = op._extra
+    if extra is None:
+        owner = op._owner
+        if owner is None:
+            extra = op._extra = _Extra()
+        else:
+            with owner._lock:
+                extra = op._extra
+                if extra is None:
+                    extra = op._extra = _Extra()
+    return extra
+
+
 def _error_value(success: bool, error: str | None) -> str | None:
     if error is not None:
         return str(error)[:_MAX_ERROR_CHARS]
     return None if success else ""
+
+
+def register(op: OperationMetrics) -> Any:
+    """Join the current session (if any) as a child of the current operation and make ``op``
+    current. Returns the context token to reset, or None when there is no session."""
+    cur = _get()
+    if cur is None:
+        cur = _default
+        if cur is None:
+            return None
+    session = cur._owner
+    op._parent = cur
+    op._owner = session
+    with session._lock:
+        session._ops.append(op)
+    return _set(op)
+
+
+def unregister(token: Any) -> None:
+    try:
+        _reset(token)
+    except (ValueError, RuntimeError):  # exited in another context, or twice
+        pass
+
+
+class OperationScope:
+    """``with monitor.operation(name) as op:`` (or ``async with``)."""
+
+    __slots__ = ("op", "_token")
+
+    def __enter__(self) -> OperationMetrics:
+        op = self.op
+        if _enabled:
+            self._token = register(op)
+        op.start_ns = _now()
+        return op
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        op = self.op
+        if exc is not None:
+            _extra_of(op).err = describe_error(exc)
+        op.end_ns = _now()
+        token = self._token
+        if token is not None:
+            self._token = None
+            unregister(token)
+
+    async def __aenter__(self) -> OperationMetrics:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class _NoopOperation:
@@ -289,16 +341,24 @@ class _NoopOperation:
 NOOP_OPERATION = _NoopOperation()
 
 
-def make_operation(name: str, metadata: dict[str, Any] | None) -> OperationMetrics | Any:
-    """A fresh, not yet entered operation (the body of ``monitor.operation()``)."""
-    if not _enabled:
-        return NOOP_OPERATION
+def new_operation(name: str, metadata: dict[str, Any] | None) -> OperationMetrics:
+    """A fresh operation that has not started yet."""
     op = _new(OperationMetrics)
     op.operation_name = name
-    op._meta = metadata or None
-    op._parent = op._owner = op._cache = op._token = op._err = op.end_ns = None
-    op.start_ns = 0
+    op._parent = op._owner = op.end_ns = None
+    op._extra = _Extra(metadata) if metadata else None
+    op.start_ns = _now()  # until it is entered
     return op
+
+
+def operation_scope(name: str, metadata: dict[str, Any] | None) -> OperationScope | Any:
+    """The body of ``monitor.operation()``."""
+    if not _enabled:
+        return NOOP_OPERATION
+    scope = _new(OperationScope)
+    scope.op = new_operation(name, metadata)
+    scope._token = None
+    return scope
 
 
 # -- decorators ----------------------------------------------------------------------------
@@ -323,7 +383,7 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         op.operation_name = name
         op._parent = cur
         op._owner = session
-        op._meta = op._cache = op._token = op._err = op.end_ns = None
+        op._extra = op.end_ns = None
         lock = session._lock
         lock.acquire()
         session._ops.append(op)
@@ -333,7 +393,7 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
-            op._err = describe_error(exc)
+            _extra_of(op).err = describe_error(exc)
             raise
         finally:
             op.end_ns = _now()
@@ -357,7 +417,7 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         op.operation_name = name
         op._parent = cur
         op._owner = session
-        op._meta = op._cache = op._token = op._err = op.end_ns = None
+        op._extra = op.end_ns = None
         lock = session._lock
         lock.acquire()
         session._ops.append(op)
@@ -368,7 +428,7 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         try:
             return await func(*args, **kwargs)
         except BaseException as exc:
-            op._err = describe_error(exc)
+            _extra_of(op).err = describe_error(exc)
             raise
         finally:
             op.end_ns = _now()

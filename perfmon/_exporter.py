@@ -37,6 +37,8 @@ ENDPOINT_PATH = "/api/v1/sessions"
 MiB = 1024 * 1024
 STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected")
 SENT, REJECTED, FAILED = "sent", "rejected", "failed"
+MAX_OPERATIONS = 100_000  # per request, as the server accepts them
+MAX_API_CALLS = 50_000
 _EXIT_SPOOL_BUDGET_S = 0.5  # after the exit flush times out, time allowed to spool leftovers
 _SPOOL_BATCH = 50  # files resent per pass, so queued sessions are not starved
 
@@ -318,14 +320,21 @@ class Exporter:
             self._resend_spool()  # the server is answering again
 
     def _encode(self, payload: dict[str, Any]) -> list[bytes]:
-        """gzip bodies; a payload over ``max_payload_bytes`` is split into several requests
-        with the same session header (parents stay ahead of their children)."""
-        raw = dumps(payload)
+        """gzip bodies. A payload over ``max_payload_bytes`` (or over the server's per-payload
+        counts) is split into several requests with the same session header; the server
+        merges them, and operations keep their start order, so parents go first."""
         ops, calls = payload["operations"], payload["api_calls"]
         items = len(ops) + len(calls)
-        if len(raw) <= self._max_payload_bytes or items <= 1:
-            return [gzip.compress(raw, compresslevel=6, mtime=0)]
-        half = items // 2
+        if items > 1 and (len(ops) > MAX_OPERATIONS or len(calls) > MAX_API_CALLS):
+            return self._split(payload)
+        raw = dumps(payload)
+        if len(raw) > self._max_payload_bytes and items > 1:
+            return self._split(payload)
+        return [gzip.compress(raw, compresslevel=6, mtime=0)]
+
+    def _split(self, payload: dict[str, Any]) -> list[bytes]:
+        ops, calls = payload["operations"], payload["api_calls"]
+        half = (len(ops) + len(calls)) // 2
         cut = max(0, half - len(ops))
         first = {**payload, "operations": ops[:half], "api_calls": calls[:cut]}
         second = {**payload, "operations": ops[half:], "api_calls": calls[cut:]}

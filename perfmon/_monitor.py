@@ -6,11 +6,22 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import deque
 from typing import Any
 
 from perfmon import _config, _core
-from perfmon._core import NOOP_OPERATION, OperationMetrics, current, make_operation
+from perfmon._core import (
+    NOOP_OPERATION,
+    OperationMetrics,
+    OperationScope,
+    _extra_of,
+    current,
+    new_operation,
+    operation_scope,
+    register,
+    unregister,
+)
 from perfmon._session import DEFAULT_BOTTLENECK_THRESHOLD, ApiCall, PerformanceMetrics
 
 log = logging.getLogger("perfmon")
@@ -239,25 +250,26 @@ class PerformanceMonitor:
 
     # -- operations --------------------------------------------------------------------------
 
-    def operation(self, name: str, **metadata: Any) -> OperationMetrics:
-        """A context manager (sync and async) timing the block as one operation.
-
-        ``with monitor.operation("scene_generation", scene=3) as op: ...``
-        """
+    def operation(self, name: str, **metadata: Any) -> OperationScope:
+        """A context manager (sync and async) timing the block as one operation of the
+        current session: ``with monitor.operation("scene_generation", scene=3) as op: ...``.
+        The block's exception, if any, is recorded on the operation and propagates."""
         if not self.enabled:
             return NOOP_OPERATION  # type: ignore[return-value]
-        return make_operation(name, metadata)  # type: ignore[no-any-return]
+        return operation_scope(name, metadata)  # type: ignore[no-any-return]
 
     def start_operation(
         self, operation_name: str, metadata: dict[str, Any] | None = None
     ) -> OperationMetrics:
         """Start timing an operation and make it current (original API; pair with
         ``end_operation``). Prefer ``with monitor.operation(...)``."""
-        op = make_operation(operation_name, dict(metadata) if metadata else None)
-        if op is NOOP_OPERATION:
-            return OperationMetrics(operation_name, metadata=metadata)
-        op.__enter__()
-        return op  # type: ignore[no-any-return]
+        op = new_operation(operation_name, dict(metadata) if metadata else None)
+        if self.enabled:
+            token = register(op)
+            if token is not None:
+                _extra_of(op).token = token
+        op.start_ns = time.perf_counter_ns()
+        return op
 
     def end_operation(
         self, operation: OperationMetrics, success: bool = True, error: str | None = None
@@ -266,14 +278,12 @@ class PerformanceMonitor:
         if not isinstance(operation, OperationMetrics):
             return
         operation.finish(success=success, error=error)
-        token = operation._token
+        extra = operation._extra
+        token = None if extra is None else extra.token
         if token is not None:
-            operation._token = None
-            if current.get() is operation:
-                try:
-                    current.reset(token)
-                except ValueError:  # ended in another context than it was started in
-                    current.set(operation._parent)
+            extra.token = None  # type: ignore[union-attr]
+            if current.get() is operation:  # ended out of order: leave the context alone
+                unregister(token)
         elif operation._owner is None and self.enabled:
             session = self.get_current_metrics()
             if session is not None:

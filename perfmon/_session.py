@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
+import re
 import threading
 from datetime import datetime
 from typing import Any
 
 from perfmon import _analysis, _pricing
-from perfmon._core import Anchor, OperationMetrics, current, describe_error
+from perfmon._core import Anchor, OperationMetrics, _Extra, current, describe_error
+
+log = logging.getLogger("perfmon")
 
 SCHEMA_VERSION = 1
 DEFAULT_BOTTLENECK_THRESHOLD = 0.2
@@ -25,6 +30,44 @@ _COUNTER_LABELS = {
     "stage_directions_generated": "Stage Directions",
     "jokes_analyzed": "Jokes Analyzed",
 }
+
+
+# What the server accepts (schema v1). Payloads are shaped to fit, because one value out of
+# bounds gets the whole session rejected.
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+_SLUG_MAX = 128
+_NAME_MAX = 200
+_TEXT_MAX = 255
+_MAX_KEYS = 100
+_MAX_TAGS = 50
+
+
+def _name(value: Any) -> str:
+    return str(value)[:_NAME_MAX] or "?"
+
+
+def _text(value: Any, limit: int = _TEXT_MAX) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def _mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
+    """At most 100 keys of at most 200 characters, as the server requires."""
+    if not value:
+        return {}
+    return {str(k)[:_NAME_MAX]: v for k, v in list(value.items())[:_MAX_KEYS]}
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _check_slug(kind: str, value: str | None) -> None:
+    if value is not None and (len(value) > _SLUG_MAX or not _SLUG.match(value)):
+        log.warning("perfmon: %s %r is not a slug (letters, digits, . _ : -, at most %d "
+                    "characters); the server will refuse this session", kind, value, _SLUG_MAX)
 
 
 def hash_prompt(prompt: Any) -> str:
@@ -68,8 +111,8 @@ class ApiCall:
         wire = {
             "id": f"c{number}",
             "operation_id": ids.get(id(self._op)),
-            "provider": self.provider,
-            "model": self.model,
+            "provider": _text(self.provider, 64),
+            "model": _text(self.model, 128),
             "at": anchor.to_datetime(self.at_ns).isoformat(),
             "latency_s": self.latency_s,
             "prompt_tokens": self.prompt_tokens,
@@ -125,6 +168,8 @@ class PerformanceMetrics:
         if not session_id:
             raise ValueError("session_id must be a non-empty string")
         self.session_id = str(session_id)
+        _check_slug("session id", self.session_id)
+        _check_slug("episode", episode)
         self.episode = episode
         self.workflow = workflow
         self.release = release
@@ -236,9 +281,13 @@ class PerformanceMetrics:
             if name is not None:
                 self._cache_by_name.setdefault(name, [0, 0])[slot] += 1
             if op is not None:
-                if op._cache is None:
-                    op._cache = [0, 0]
-                op._cache[slot] += 1
+                extra = op._extra
+                if extra is None:
+                    extra = op._extra = _Extra()
+                if slot == 0:
+                    extra.hits += 1
+                else:
+                    extra.misses += 1
 
     @property
     def cache_hit_rate(self) -> float:
@@ -299,7 +348,7 @@ class PerformanceMetrics:
         call.at_ns = now - round(latency_s * 1e9) if latency_s else now
         call.provider = provider
         call.model = model
-        call.latency_s = latency_s
+        call.latency_s = None if latency_s is None else max(0.0, float(latency_s))
         call.prompt_tokens = prompt_tokens
         call.completion_tokens = completion_tokens
         call.cached_tokens = cached_tokens
@@ -310,7 +359,13 @@ class PerformanceMetrics:
             cost = _pricing.estimate_cost(
                 model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens
             )
-        call.cost_usd = None if cost is None else float(cost)
+        call.cost_usd = None
+        if cost is not None:
+            cost = float(cost)
+            if math.isfinite(cost) and cost >= 0:
+                call.cost_usd = cost
+            else:
+                log.warning("perfmon: ignoring API call cost %r (not a finite amount >= 0)", cost)
         call.prompt_hash = None if prompt is None else hash_prompt(prompt)
         if isinstance(error, BaseException):
             error_message = error_message or describe_error(error)
@@ -385,18 +440,22 @@ class PerformanceMetrics:
             status, end_ns = self.status, self.end_ns
         anchor = self._anchor
         session: dict[str, Any] = {"id": self.session_id}
-        for key in ("episode", "workflow", "release", "environment", "host"):
-            value = getattr(self, key)
+        if self.episode is not None:
+            session["episode"] = self.episode
+        for key in ("workflow", "release", "environment", "host"):
+            value = _text(getattr(self, key))
             if value is not None:
                 session[key] = value
+        by_name = dict(list(by_name.items())[:_MAX_KEYS])
         session.update(
             status=status,
             started_at=anchor.to_datetime(self.start_ns).isoformat(),
             ended_at=None if end_ns is None else anchor.to_datetime(end_ns).isoformat(),
-            cache={"hits": hits, "misses": misses, "by_name": by_name},
-            counters=counters,
-            tags=list(self.tags),
-            metadata=dict(self.metadata),
+            cache={"hits": hits, "misses": misses,
+                   "by_name": {_name(k): v for k, v in by_name.items()}},
+            counters={_name(k): _count(v) for k, v in _mapping(counters).items()},
+            tags=[_name(tag) for tag in self.tags if tag][:_MAX_TAGS],
+            metadata=_mapping(self.metadata),
         )
         ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
         return {
