@@ -13,6 +13,7 @@ go in with the rows instead of costing a second write of every row.
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -131,14 +132,16 @@ def operation_rows(
 
 
 def api_call_rows(
-    session_pk: int, calls: Iterable[ApiCallIn], ids: dict[str, int]
+    session_pk: int, calls: Iterable[ApiCallIn], ids: dict[str, int], *, default_at: datetime
 ) -> list[tuple]:
+    """Rows for the calls; a call sent without a time is dated at ``default_at``, the
+    session's start, so it can still be priced and rolled up by day."""
     adapt_dt = connection.ops.adapt_datetimefield_value
     client, pending = ApiCall.CostSource.CLIENT, ApiCall.CostSource.PENDING
     return [
         (
             session_pk, call.id, call.operation_id, ids.get(call.operation_id),
-            call.provider or "", call.model or "", adapt_dt(call.at), call.latency_s,
+            call.provider or "", call.model or "", adapt_dt(call.at or default_at), call.latency_s,
             call.prompt_tokens, call.completion_tokens, call.cached_tokens,
             call.cache_write_tokens,
             call.total_tokens

@@ -56,12 +56,39 @@ def session_detail(
         is_baseline=session.is_baseline,
         analyzed_at=session.analyzed_at,
         bottlenecks=list(
-            session.bottlenecks.values("name", "self_time_s", "share", "occurrences")
+            session.operation_stats.filter(is_bottleneck=True)
+            .order_by("-share")
+            .values("name", "self_time_s", "share", "occurrences")
         ),
         slowest_operations=[
             {"id": row["client_id"], "name": row["name"], "duration_s": row["duration_s"]}
             for row in selectors.slowest_operations(session)
         ],
+    )
+    checks = list(
+        session.budget_checks.order_by("budget__name").values(
+            "budget__name", "budget__metric", "budget__threshold", "value", "passed"
+        )
+    )
+    detail.update(
+        findings=list(
+            session.findings.values(
+                "kind", "subject", "summary", "evidence", "impact_s", "impact_usd"
+            )
+        ),
+        regressions=list(
+            session.regressions.values(
+                "metric", "name", "value", "baseline_value", "ratio", "baseline_kind",
+                "baseline_sessions",
+            )
+        ),
+        budgets=[
+            {"budget": c["budget__name"], "metric": c["budget__metric"],
+             "threshold": c["budget__threshold"], "value": c["value"], "passed": c["passed"]}
+            for c in checks
+        ],
+        budget_violations=sum(1 for c in checks if not c["passed"]),
+        unpriced_calls=session.api_calls.filter(cost_source="unpriced").count(),
     )
     if "operations" in include:
         detail["operations"] = list(_operations(session))

@@ -204,6 +204,33 @@ class BottleneckOut(BaseModel):
     occurrences: int
 
 
+class FindingOut(BaseModel):
+    kind: str
+    subject: str
+    summary: str
+    evidence: dict[str, Any]
+    impact_s: float | None
+    impact_usd: float | None
+
+
+class RegressionOut(BaseModel):
+    metric: str
+    name: str
+    value: float
+    baseline_value: float
+    ratio: float
+    baseline_kind: str
+    baseline_sessions: list[str]
+
+
+class BudgetCheckOut(BaseModel):
+    budget: str
+    metric: str
+    threshold: float
+    value: float
+    passed: bool
+
+
 class SlowOperationOut(BaseModel):
     id: str
     name: str
@@ -267,6 +294,11 @@ class SessionDetailOut(SessionSummaryOut):
     analyzed_at: datetime | None
     bottlenecks: list[BottleneckOut]
     slowest_operations: list[SlowOperationOut]
+    findings: list[FindingOut]
+    regressions: list[RegressionOut]
+    budgets: list[BudgetCheckOut]
+    budget_violations: int
+    unpriced_calls: int
     operations: list[OperationOut] | None = None
     api_calls: list[ApiCallOut] | None = None
 

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ingest import bulk
 from ingest.schemas import SessionIn, SessionPayload
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
+from metrics.totals import refresh_session_totals
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
         if not created:
             _merge_session_fields(session, payload.session)
         _write_rows(session, payload, fresh=created)
-        _refresh_totals(session)
+        refresh_session_totals(session)
         transaction.on_commit(partial(_enqueue_analysis, session.pk), robust=True)
     return StoreResult(session=session, created=created)
 
@@ -121,7 +121,9 @@ def _write_rows(session: Session, payload: SessionPayload, *, fresh: bool) -> No
         bulk.OPERATIONS, bulk.operation_rows(session.pk, payload.operations, ids), fresh=fresh
     )
     bulk.write_rows(
-        bulk.API_CALLS, bulk.api_call_rows(session.pk, payload.api_calls, ids), fresh=fresh
+        bulk.API_CALLS,
+        bulk.api_call_rows(session.pk, payload.api_calls, ids, default_at=session.started_at),
+        fresh=fresh,
     )
     if not fresh and payload.operations:
         arrived = sorted(op.id for op in payload.operations)
@@ -147,31 +149,6 @@ def _link_waiting_rows(session: Session, arrived: list[str]) -> None:
         operation_id=Subquery(
             operations.filter(client_id=OuterRef("operation_client_id")).values("pk")[:1]
         )
-    )
-
-
-def _refresh_totals(session: Session) -> None:
-    zero = 0
-    totals = ApiCall.objects.filter(session=session).aggregate(
-        calls=Count("pk"),
-        errors=Count("pk", filter=Q(error=True)),
-        prompt_tokens=Coalesce(Sum("prompt_tokens"), zero),
-        completion_tokens=Coalesce(Sum("completion_tokens"), zero),
-        total_tokens=Coalesce(Sum("total_tokens"), zero),
-        cost_usd=Sum("cost_usd"),
-    )
-    session.api_calls_count = totals["calls"]
-    session.api_errors_count = totals["errors"]
-    session.prompt_tokens = totals["prompt_tokens"]
-    session.completion_tokens = totals["completion_tokens"]
-    session.total_tokens = totals["total_tokens"]
-    session.cost_usd = totals["cost_usd"] or 0
-    session.operations_count = Operation.objects.filter(session=session).count()
-    session.save(
-        update_fields=[
-            "api_calls_count", "api_errors_count", "prompt_tokens", "completion_tokens",
-            "total_tokens", "cost_usd", "operations_count",
-        ]
     )
 
 

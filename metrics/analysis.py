@@ -1,102 +1,96 @@
-"""Analysis of stored sessions. Pure computations take plain values; the functions that
-touch the database read with ``values_list`` (no model objects) and write in one
-transaction, so running them twice gives the same rows."""
+"""Analysis of one stored session: what is slow, what it cost, what to fix.
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+Everything here reads rows with ``values_list`` (no model objects), computes with the pure
+functions of operation_stats and findings, and writes in one transaction holding the
+session's row lock, so running it twice, or twice at once, gives the same result.
+"""
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from metrics import intervals
-from metrics.models import Bottleneck, Session
+from metrics import budgets, findings, pricing, regressions, rollups
+from metrics.findings import CallRecord, FindingDraft
+from metrics.models import ApiCall, Finding, Regression, Session
+from metrics.operation_stats import NameStat, TimedOperation, name_stats
+from metrics.totals import refresh_session_totals
 
 
-@dataclass(frozen=True)
-class TimedOperation:
-    id: str
-    parent_id: str | None
-    name: str
-    started_at: datetime
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class BottleneckFinding:
-    name: str
-    self_time_s: float
-    share: float
-    occurrences: int
-
-
-def find_bottlenecks(
-    operations: Iterable[TimedOperation], *, threshold: float
-) -> list[BottleneckFinding]:
-    """Operation names whose self time exceeds ``threshold`` of the measured wall time.
-
-    Self time is an operation's interval minus its children's, so a wrapper is not
-    blamed for the work it contains; per name the self intervals are unioned, so
-    parallel operations count for the wall time they cover, not the sum of their
-    durations. Measured time is the wall time covered by the root operations.
-    """
-    ops = list(operations)
-    span = {op.id: _interval(op) for op in ops}
-    children: dict[str, list[intervals.Interval]] = defaultdict(list)
-    for op in ops:
-        if op.parent_id in span:
-            children[op.parent_id].append(span[op.id])
-    measured = intervals.length(span[op.id] for op in ops if op.parent_id not in span)
-    if measured <= 0:
-        return []
-
-    self_intervals: dict[str, list[intervals.Interval]] = defaultdict(list)
-    occurrences: dict[str, int] = defaultdict(int)
-    for op in ops:
-        self_intervals[op.name].extend(intervals.subtract(span[op.id], children[op.id]))
-        occurrences[op.name] += 1
-
-    findings = []
-    for name, pieces in self_intervals.items():
-        self_time = intervals.length(pieces)
-        share = self_time / measured
-        if share > threshold:
-            findings.append(BottleneckFinding(name, self_time, share, occurrences[name]))
-    return sorted(findings, key=lambda f: f.share, reverse=True)
-
-
-def _interval(op: TimedOperation) -> intervals.Interval:
-    start = op.started_at.timestamp()
-    return (start, start + op.duration_s)
+def analyze_session(session: Session) -> None:
+    """Price, summarise, judge and roll up one session; records ``analyzed_at``."""
+    started = timezone.now()
+    with transaction.atomic():
+        rollups.hold_analysis_lock()
+        session = Session.objects.select_for_update(of=("self",)).select_related(
+            "episode"
+        ).get(pk=session.pk)
+        pricing.price_calls(ApiCall.objects.filter(session=session))
+        refresh_session_totals(session)
+        stats = name_stats(timed_operations(session), threshold=settings.BOTTLENECK_THRESHOLD)
+        rollups.replace_session_figures(session, stats)
+        _replace_findings(session, detect_findings(session, stats))
+        budgets.check_budgets(session)
+        Regression.objects.filter(session=session).delete()
+        Regression.objects.bulk_create(regressions.find_regressions(session))
+        # analyzed_at records when this analysis began: a merge committed meanwhile has a
+        # later merged_at, so the sweep will pick the session up again.
+        Session.objects.filter(pk=session.pk).update(analyzed_at=started)
 
 
 def timed_operations(session: Session) -> list[TimedOperation]:
     rows = session.operations.filter(duration_s__isnull=False).values_list(
-        "client_id", "parent_client_id", "name", "started_at", "duration_s"
+        "client_id", "parent_client_id", "name", "started_at", "duration_s", "success",
+        "cache_hits", "cache_misses",
     )
     return [TimedOperation(*row) for row in rows.iterator(chunk_size=5000)]
 
 
-def analyze_session(session: Session) -> None:
-    """Recompute a session's bottlenecks and mark it analyzed. Idempotent."""
-    started = timezone.now()
-    findings = find_bottlenecks(
-        timed_operations(session), threshold=settings.BOTTLENECK_THRESHOLD
+def call_records(session: Session) -> list[CallRecord]:
+    rows = session.api_calls.values_list(
+        "client_id", "operation_client_id", "provider", "model", "at", "latency_s",
+        "prompt_hash", "error", "total_tokens", "cost_usd", "cost_source",
     )
-    with transaction.atomic():
-        Bottleneck.objects.filter(session=session).delete()
-        Bottleneck.objects.bulk_create(
-            Bottleneck(
-                session=session,
-                name=f.name,
-                self_time_s=f.self_time_s,
-                share=f.share,
-                occurrences=f.occurrences,
-            )
-            for f in findings
+    return [CallRecord(*row) for row in rows.iterator(chunk_size=5000)]
+
+
+def detect_findings(session: Session, stats: list[NameStat]) -> list[FindingDraft]:
+    calls = call_records(session)
+    operation_names = dict(
+        session.operations.filter(
+            client_id__in={c.operation_id for c in calls if c.operation_id}
+        ).values_list("client_id", "name")
+    ) if calls else {}
+    return [
+        *findings.repeated_prompts(calls, min_repeats=settings.FINDING_REPEATED_PROMPT_MIN),
+        *findings.sequential_calls(
+            calls, operation_names, min_calls=settings.FINDING_SEQUENTIAL_CALLS_MIN
+        ),
+        *findings.retry_bursts(
+            calls,
+            min_failures=settings.FINDING_RETRY_BURST_MIN_FAILURES,
+            window_s=settings.FINDING_RETRY_BURST_WINDOW_S,
+        ),
+        *findings.low_cache_operations(
+            stats,
+            session_hit_rate=session.cache_hit_rate,
+            ratio=settings.FINDING_LOW_CACHE_RATIO,
+            min_lookups=settings.FINDING_LOW_CACHE_MIN_LOOKUPS,
+        ),
+        *findings.unpriced_calls(calls),
+    ]
+
+
+def _replace_findings(session: Session, drafts: list[FindingDraft]) -> None:
+    Finding.objects.filter(session=session).delete()
+    Finding.objects.bulk_create(
+        Finding(
+            session=session,
+            kind=d.kind,
+            subject=d.subject[:200],
+            summary=d.summary[:500],
+            evidence=d.evidence,
+            impact_s=d.impact_s,
+            impact_usd=d.impact_usd,
         )
-        # analyzed_at records when this analysis began: a merge committed meanwhile has a
-        # later merged_at, so the sweep will pick the session up again.
-        Session.objects.filter(pk=session.pk).update(analyzed_at=started)
+        for d in drafts
+    )

@@ -5,3 +5,6 @@ class MetricsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "metrics"
     verbose_name = "Performance metrics"
+
+    def ready(self) -> None:
+        from metrics import signals  # noqa: F401  (connects the receivers)

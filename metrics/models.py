@@ -83,6 +83,12 @@ class Session(models.Model):
     operations_count = models.PositiveIntegerField(default=0)
 
     is_baseline = models.BooleanField(default=False)
+    # The key (episode code, workflow, day) this session's figures are counted under in the
+    # rollups; null until first analyzed. Analysis moves the figures when an editor changes
+    # the episode or workflow.
+    rollup_episode = models.CharField(max_length=128, blank=True, editable=False)
+    rollup_workflow = models.CharField(max_length=128, blank=True, editable=False)
+    rollup_day = models.DateField(null=True, blank=True, editable=False)
     received_at = models.DateTimeField(auto_now_add=True)
     merged_at = models.DateTimeField()  # last time a payload changed or resent this session
     analyzed_at = models.DateTimeField(null=True, blank=True)
@@ -241,20 +247,227 @@ class Annotation(models.Model):
         return self.text[:60]
 
 
-class Bottleneck(models.Model):
-    """An operation name whose self time took more than the threshold share of a session."""
+class OperationStat(models.Model):
+    """One operation name's figures within one session, written by analysis.
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="bottlenecks")
+    Self time is the wall time the name's operations spent outside their children; share
+    is self time over the session's measured time. These rows are also the per-session
+    lines that the operation rollups are summed from.
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="operation_stats")
     name = models.CharField(max_length=200)
+    occurrences = models.PositiveIntegerField()
+    failures = models.PositiveIntegerField(default=0)
+    total_duration_s = models.FloatField()
     self_time_s = models.FloatField()
     share = models.FloatField()  # of the session's measured wall time, 0..1
-    occurrences = models.PositiveIntegerField()
+    is_bottleneck = models.BooleanField(default=False)
+    cache_hits = models.PositiveIntegerField(default=0)
+    cache_misses = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-share"]
+        ordering = ["-self_time_s"]
         constraints = [
-            models.UniqueConstraint(fields=["session", "name"], name="bottleneck_unique_name"),
+            models.UniqueConstraint(fields=["session", "name"], name="opstat_unique_name"),
+        ]
+        indexes = [
+            # regressions and comparisons: one name across sessions
+            models.Index(fields=["name", "session"], name="opstat_name_session"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.share:.0%})"
+
+
+class Finding(models.Model):
+    """Something in a session worth fixing, with the evidence that shows it."""
+
+    class Kind(models.TextChoices):
+        REPEATED_PROMPT = "repeated_prompt", "Same prompt sent repeatedly"
+        SEQUENTIAL_CALLS = "sequential_calls", "Model calls that could run in parallel"
+        RETRY_BURST = "retry_burst", "Burst of failed calls and retries"
+        LOW_CACHE_OPERATION = "low_cache_operation", "Operation with a poor cache hit rate"
+        UNPRICED_CALLS = "unpriced_calls", "Calls to models with no price"
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    subject = models.CharField(max_length=200, blank=True)  # operation name, model, hash
+    summary = models.CharField(max_length=500)
+    evidence = models.JSONField(default=dict)
+    impact_s = models.FloatField(null=True, blank=True)  # time it plausibly cost
+    impact_usd = models.DecimalField(**COST_FIELD, null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "subject"]
+        indexes = [models.Index(fields=["kind", "session"], name="finding_kind_session")]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class Regression(models.Model):
+    """A session that is worse than its baseline by more than the ratio and the floor."""
+
+    class Metric(models.TextChoices):
+        SELF_TIME = "self_time_s", "Operation self time"
+        COST = "cost_usd", "Session cost"
+
+    class BaselineKind(models.TextChoices):
+        MARKED = "marked", "Sessions marked as baseline"
+        PREVIOUS = "previous", "Median of previous sessions"
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="regressions")
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    name = models.CharField(max_length=200, blank=True)  # the operation name for self time
+    value = models.FloatField()
+    baseline_value = models.FloatField()
+    ratio = models.FloatField()
+    baseline_kind = models.CharField(max_length=16, choices=BaselineKind.choices)
+    baseline_sessions = models.JSONField(default=list)  # external ids compared against
+
+    class Meta:
+        ordering = ["-ratio"]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.name} x{self.ratio:.2f}"
+
+
+class Budget(models.Model):
+    """A target a producer sets, for one workflow or (workflow blank) for all of them."""
+
+    class Metric(models.TextChoices):
+        DURATION_S = "duration_s", "Session duration (s), at most"
+        CACHE_HIT_RATE = "cache_hit_rate", "Cache hit rate (0-1), at least"
+        COST_USD = "cost_usd", "Cost per episode run (USD), at most"
+        API_ERROR_RATE = "api_error_rate", "API error rate (0-1), at most"
+        TOKENS_PER_SCENE = "tokens_per_scene", "Tokens per scene, at most"
+
+    AT_LEAST = {Metric.CACHE_HIT_RATE}
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="budgets")
+    name = models.CharField(max_length=200)
+    workflow = models.CharField(max_length=128, blank=True, help_text="Blank: every workflow.")
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    threshold = models.FloatField()
+    reruns_only = models.BooleanField(
+        default=False, help_text="Check only sessions of an episode that already ran before."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["project", "workflow", "metric"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def passes(self, value: float) -> bool:
+        if self.metric in self.AT_LEAST:
+            return value >= self.threshold
+        return value <= self.threshold
+
+
+class BudgetCheck(models.Model):
+    """One session measured against one budget; failed checks are the violations."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="budget_checks")
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="checks")
+    value = models.FloatField()
+    passed = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "budget"], name="budgetcheck_unique"),
+        ]
+        indexes = [models.Index(fields=["passed", "budget"], name="budgetcheck_violations")]
+
+    def __str__(self) -> str:
+        return f"{self.budget}: {'pass' if self.passed else 'FAIL'}"
+
+
+class CostLine(models.Model):
+    """A session's API usage for one day and model: what the cost rollups are summed from."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="cost_lines")
+    day = models.DateField()
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "day", "provider", "model"], name="costline_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model}"
+
+
+class CostRollup(models.Model):
+    """API usage summed by day, episode, workflow and model: the cost pages read these."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    episode = models.CharField(max_length=128, blank=True)  # the code; blank: no episode
+    workflow = models.CharField(max_length=128, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    sessions = models.IntegerField(default=0)
+    calls = models.IntegerField(default=0)
+    errors = models.IntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    unpriced_calls = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "episode", "workflow", "provider", "model"],
+                name="costrollup_unique_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "day"], name="costrollup_project_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.episode or '-'} {self.provider}/{self.model}"
+
+
+class OperationRollup(models.Model):
+    """Operation figures summed by day, episode, workflow and operation name."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    episode = models.CharField(max_length=128, blank=True)  # the code; blank: no episode
+    workflow = models.CharField(max_length=128, blank=True)
+    name = models.CharField(max_length=200)
+    sessions = models.IntegerField(default=0)
+    occurrences = models.IntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    total_duration_s = models.FloatField(default=0)
+    self_time_s = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "episode", "workflow", "name"],
+                name="oprollup_unique_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "name", "day"], name="oprollup_name_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.episode or '-'} {self.name}"

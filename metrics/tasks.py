@@ -1,13 +1,13 @@
 """Celery tasks: thin wrappers that load by id and call metrics.analysis."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db import OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from metrics import analysis
+from metrics import analysis, pricing, rollups
 from metrics.models import Session
 
 SWEEP_BATCH = 500
@@ -28,6 +28,21 @@ def analyze_session(session_pk: int) -> None:
     if session is None:  # deleted since it was enqueued
         return
     analysis.analyze_session(session)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def rebuild_rollups() -> None:
+    rollups.rebuild_all()
+
+
+@shared_task(acks_late=True)
+def reprice_model(provider: str, model: str, since_iso: str) -> int:
+    """Re-analyze the sessions whose server-priced calls a new price row affects."""
+    since = datetime.fromisoformat(since_iso)
+    pks = list(pricing.sessions_to_reprice(provider=provider, model=model, since=since))
+    for pk in pks:
+        analyze_session.delay(pk)
+    return len(pks)
 
 
 @shared_task

@@ -38,7 +38,7 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         {
             "project": project,
             "session": session,
-            "bottlenecks": session.bottlenecks.all(),
+            "bottlenecks": session.operation_stats.filter(is_bottleneck=True).order_by("-share"),
             "slowest": selectors.slowest_operations(session),
         },
     )

@@ -139,7 +139,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 API_KEY_LAST_USED_RESOLUTION_S = env_int("API_KEY_LAST_USED_RESOLUTION_S", 60)
 
 # --- Analysis --------------------------------------------------------------------------
+# An operation name is a bottleneck when its self time is more than this share of the
+# session's measured time (the SDK applies the same rule).
 BOTTLENECK_THRESHOLD = env_float("BOTTLENECK_THRESHOLD", 0.20)
+# Findings. Each detector needs a few occurrences before it speaks, so one retry or one
+# repeated prompt is not reported as a pattern.
+FINDING_REPEATED_PROMPT_MIN = env_int("FINDING_REPEATED_PROMPT_MIN", 3)
+FINDING_SEQUENTIAL_CALLS_MIN = env_int("FINDING_SEQUENTIAL_CALLS_MIN", 3)
+FINDING_RETRY_BURST_MIN_FAILURES = env_int("FINDING_RETRY_BURST_MIN_FAILURES", 3)
+FINDING_RETRY_BURST_WINDOW_S = env_float("FINDING_RETRY_BURST_WINDOW_S", 60.0)
+FINDING_LOW_CACHE_RATIO = env_float("FINDING_LOW_CACHE_RATIO", 0.5)
+FINDING_LOW_CACHE_MIN_LOOKUPS = env_int("FINDING_LOW_CACHE_MIN_LOOKUPS", 5)
+# Regressions: worse than the baseline by more than the ratio AND by more than the floor,
+# so a 3 ms operation that became 6 ms is not news.
+REGRESSION_RATIO = env_float("REGRESSION_RATIO", 1.3)
+REGRESSION_FLOOR_S = env_float("REGRESSION_FLOOR_S", 1.0)
+REGRESSION_FLOOR_USD = env_float("REGRESSION_FLOOR_USD", 0.01)
+REGRESSION_PREVIOUS_SESSIONS = env_int("REGRESSION_PREVIOUS_SESSIONS", 5)
+ROLLUP_REBUILD_INTERVAL_S = env_int("ROLLUP_REBUILD_INTERVAL_S", 24 * 3600)
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 300)
 
 # --- Celery ----------------------------------------------------------------------------
@@ -164,6 +181,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_INTERVAL_S,
         # A backlog of sweeps is pointless: the next one covers the same ground.
         "options": {"expires": SWEEP_INTERVAL_S},
+    },
+    "rebuild-rollups": {
+        "task": "metrics.tasks.rebuild_rollups",
+        "schedule": ROLLUP_REBUILD_INTERVAL_S,
+        "options": {"expires": ROLLUP_REBUILD_INTERVAL_S},
     },
 }
 

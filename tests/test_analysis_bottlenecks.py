@@ -8,13 +8,17 @@ from django.test import override_settings
 from ingest.schemas import SessionPayload
 from ingest.services import store_payload
 from metrics import analysis
-from metrics.analysis import TimedOperation, find_bottlenecks
-from metrics.models import Bottleneck, Session
+from metrics.models import OperationStat, Session
+from metrics.operation_stats import TimedOperation, name_stats
 from tests.factories import T0, operation, session_payload
 
 
 def op(op_id, name, start, duration, parent=None) -> TimedOperation:
     return TimedOperation(op_id, parent, name, T0 + timedelta(seconds=start), duration)
+
+
+def find_bottlenecks(ops, *, threshold):
+    return [stat for stat in name_stats(ops, threshold=threshold) if stat.is_bottleneck]
 
 
 def shares(findings) -> dict[str, float]:
@@ -67,11 +71,11 @@ def test_analyze_session_twice_gives_the_same_rows(project):
     stored = store_payload(project, SessionPayload.model_validate(session_payload(operations=ops)))
 
     analysis.analyze_session(stored.session)
-    first = list(Bottleneck.objects.values_list("name", "self_time_s", "share", "occurrences"))
+    bottlenecks = OperationStat.objects.filter(is_bottleneck=True).order_by("-share")
+    first = list(bottlenecks.values_list("name", "self_time_s", "share", "occurrences"))
     analysis.analyze_session(stored.session)
 
-    assert list(Bottleneck.objects.values_list("name", "self_time_s", "share",
-                                               "occurrences")) == first
+    assert list(bottlenecks.values_list("name", "self_time_s", "share", "occurrences")) == first
     assert first == [("scene_generation", pytest.approx(7), pytest.approx(0.7), 1),
                      ("generate_full_script", pytest.approx(3), pytest.approx(0.3), 1)]
     assert Session.objects.get().analyzed_at is not None
@@ -86,4 +90,5 @@ def test_threshold_comes_from_settings(project):
 
     analysis.analyze_session(stored.session)
 
-    assert list(Bottleneck.objects.values_list("name", flat=True)) == ["scene_generation"]
+    bottlenecks = OperationStat.objects.filter(is_bottleneck=True)
+    assert list(bottlenecks.values_list("name", flat=True)) == ["scene_generation"]

@@ -67,5 +67,6 @@ def test_worker_analyzes_a_session_after_ingest(api, celery_worker_process):
 
     assert wait_for(lambda: Session.objects.filter(analyzed_at__isnull=False).exists())
     session = Session.objects.get()
-    assert list(session.bottlenecks.values_list("name", flat=True)) == ["scene_generation"]
+    bottlenecks = session.operation_stats.filter(is_bottleneck=True)
+    assert list(bottlenecks.values_list("name", flat=True)) == ["scene_generation"]
     assert celery_worker_process.poll() is None

@@ -236,4 +236,5 @@ def test_analysis_runs_after_commit_and_finds_the_bottleneck(
 
     session = Session.objects.get()
     assert session.analyzed_at is not None
-    assert list(session.bottlenecks.values_list("name", flat=True)) == ["scene_generation"]
+    bottlenecks = session.operation_stats.filter(is_bottleneck=True)
+    assert list(bottlenecks.values_list("name", flat=True)) == ["scene_generation"]

@@ -23,7 +23,7 @@ def test_sweep_analyzes_stale_unanalyzed_sessions_once(api):
 
     missed = Session.objects.get(external_id="missed")
     assert missed.analyzed_at is not None
-    assert missed.bottlenecks.exists()
+    assert missed.operation_stats.filter(is_bottleneck=True).exists()
     assert Session.objects.get(external_id="fresh").analyzed_at is None
     assert sweep_unanalyzed_sessions() == 0
 

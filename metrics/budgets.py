@@ -1,0 +1,54 @@
+"""Checking a finished session against its project's budgets."""
+
+from metrics.models import Budget, BudgetCheck, Session
+
+SCENES_COUNTER = "scenes_generated"
+
+
+def metric_values(session: Session) -> dict[str, float | None]:
+    """The figures budgets are set on; None where the session cannot say."""
+    scenes = session.counters.get(SCENES_COUNTER) or 0
+    return {
+        Budget.Metric.DURATION_S: session.duration_s,
+        Budget.Metric.CACHE_HIT_RATE: session.cache_hit_rate,
+        Budget.Metric.COST_USD: float(session.cost_usd),
+        Budget.Metric.API_ERROR_RATE: (
+            session.api_errors_count / session.api_calls_count
+            if session.api_calls_count else None
+        ),
+        Budget.Metric.TOKENS_PER_SCENE: session.total_tokens / scenes if scenes else None,
+    }
+
+
+def is_rerun(session: Session) -> bool:
+    """Whether the session's episode ran before: a re-run should find a warm cache."""
+    if session.episode_id is None:
+        return False
+    return Session.objects.filter(
+        episode_id=session.episode_id, started_at__lt=session.started_at
+    ).exists()
+
+
+def check_budgets(session: Session) -> list[BudgetCheck]:
+    """Replace the session's budget checks; running sessions are not judged yet."""
+    BudgetCheck.objects.filter(session=session).delete()
+    if not session.is_finished:
+        return []
+    budgets = Budget.objects.filter(project_id=session.project_id, active=True).filter(
+        workflow__in=["", session.workflow]
+    )
+    values = metric_values(session)
+    rerun = None
+    checks = []
+    for budget in budgets:
+        value = values[budget.metric]
+        if value is None:
+            continue
+        if budget.reruns_only:
+            rerun = is_rerun(session) if rerun is None else rerun
+            if not rerun:
+                continue
+        checks.append(
+            BudgetCheck(session=session, budget=budget, value=value, passed=budget.passes(value))
+        )
+    return BudgetCheck.objects.bulk_create(checks)
