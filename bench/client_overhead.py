@@ -20,15 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Run as a script from anywhere: the repository root holds the perfmon package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import perfmon  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import (  # noqa: E402
     BatchSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
+
+import perfmon  # noqa: E402
 
 REPEATS = 25
 TARGET_S = 0.03  # wall time per repeat and variant: many short runs, keep the fastest

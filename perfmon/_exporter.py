@@ -141,10 +141,8 @@ class Exporter:
         self._opener = urllib.request.build_opener(_NoRedirect())
         self._random = random.Random()
         self._stats = dict.fromkeys(STAT_KEYS, 0)
-        self._stats_lock = threading.Lock()
         self._logged: set[str] = set()
         self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._tracked_lock = threading.Lock()
         self._closed = False
         self._spool_dirty = True  # an earlier run may have left files behind
         self._init_runtime()
@@ -154,8 +152,11 @@ class Exporter:
         self._ensure_thread()
 
     def _init_runtime(self) -> None:
-        """Fresh queue, locks and thread; also run in a forked child, which has no worker."""
+        """Fresh queue, locks and thread; also run in a forked child, which has no worker
+        (and may have inherited a lock that some other thread held at the fork)."""
         self._queue: queue.Queue[Any] = queue.Queue(self._queue_size)
+        self._stats_lock = threading.Lock()
+        self._tracked_lock = threading.Lock()
         self._thread_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()  # set at shutdown: stop waiting between retries

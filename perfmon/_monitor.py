@@ -207,11 +207,13 @@ class PerformanceMonitor:
         return session
 
     def _finish(self, session: PerformanceMetrics, *, success: bool) -> None:
-        session.finish(success=success)
+        ended_here = session._end(success)
         with self._lock:
             if session in self._started:
                 self._started.remove(session)
                 self._update_default()
+            if not ended_here:  # ended twice (end_session() inside its own block): once is enough
+                return
             self._history.append(session)
         try:
             _config.session_finished(session)

@@ -8,6 +8,7 @@ import logging
 import math
 import re
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -225,16 +226,22 @@ class PerformanceMetrics:
         return self.end_ns is not None
 
     def _wall_ns(self) -> int:
-        end = self.end_ns if self.end_ns is not None else Anchor().perf_ns
+        end = self.end_ns if self.end_ns is not None else time.perf_counter_ns()
         return end - self.start_ns
 
     def finish(self, success: bool = True) -> PerformanceMetrics:
         """End the session (once): status becomes "completed", or "failed" if not success."""
-        with self._lock:
-            if self.end_ns is None:
-                self.status = "completed" if success else "failed"
-                self.end_ns = Anchor().perf_ns
+        self._end(success)
         return self
+
+    def _end(self, success: bool) -> bool:
+        """Finish; True only for the call that actually ended the session."""
+        with self._lock:
+            if self.end_ns is not None:
+                return False
+            self.status = "completed" if success else "failed"
+            self.end_ns = time.perf_counter_ns()
+            return True
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -343,7 +350,7 @@ class PerformanceMetrics:
     ) -> ApiCall:
         call = ApiCall()
         call._op = op
-        now = Anchor().perf_ns
+        now = time.perf_counter_ns()
         # ``at`` is when the call started: the record is usually made once the response is in.
         call.at_ns = now - round(latency_s * 1e9) if latency_s else now
         call.provider = provider

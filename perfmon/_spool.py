@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self._seq = itertools.count()
+        self._lock = threading.Lock()
 
     def _entries(self) -> list[os.DirEntry[str]]:
         try:
@@ -54,16 +56,17 @@ class Spool:
     def write(self, body: bytes, session_id: str, kind: str) -> bool:
         """Store one body; False when the spool is full or the disk refuses."""
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self.size() + len(body) > self.max_bytes:
-                return False
-            name = (
-                f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}"
-                f".{kind}.{session_key(session_id)}{_SUFFIX}"
-            )
-            tmp = self.directory / f".{name}.tmp"
-            tmp.write_bytes(body)
-            os.replace(tmp, self.directory / name)  # readers never see half a file
+            with self._lock:  # the worker and the exit flush may both be writing
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if self.size() + len(body) > self.max_bytes:
+                    return False
+                name = (
+                    f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}"
+                    f".{kind}.{session_key(session_id)}{_SUFFIX}"
+                )
+                tmp = self.directory / f".{name}.tmp"
+                tmp.write_bytes(body)
+                os.replace(tmp, self.directory / name)  # readers never see half a file
             return True
         except OSError as exc:
             log.warning("perfmon: cannot write to spool %s: %s", self.directory, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -304,3 +305,21 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert _exporter._parse_retry_after("7") == 7.0
     assert _exporter._parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past
     assert _exporter._parse_retry_after("soon") is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_worker(stub, tmp_path):
+    configure(stub.url, tmp_path)
+    record_session("ep-parent")
+    assert perfmon.flush(5)
+
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's worker thread did not survive the fork
+        try:
+            record_session("ep-child")
+            os._exit(0 if perfmon.flush(5) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert stub.accepted["ep-child"] == 1 and stub.accepted["ep-parent"] == 1

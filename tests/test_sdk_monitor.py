@@ -169,3 +169,11 @@ def test_perfmon_disabled_environment_variable_turns_everything_off():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [False, 42, 0, None]
+
+
+def test_ending_a_block_session_early_records_it_once():
+    with monitor.session("ep001") as session:
+        assert monitor.end_session() is session
+        generate_scene()  # after the end: no longer current here
+    assert monitor.get_session_history() == [session]
+    assert session.operations == []
