@@ -175,6 +175,11 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "perfmon")
 # the session to the periodic sweep instead of holding the HTTP request.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+# With acks_late, a task whose worker died unacknowledged goes back to the queue once this
+# much time has passed; tasks are idempotent, so the rare early redelivery is harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 1800),
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-unanalyzed-sessions": {
         "task": "metrics.tasks.sweep_unanalyzed_sessions",
