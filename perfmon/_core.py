@@ -217,7 +217,7 @@ class OperationMetrics:
             "started_at": anchor.to_datetime(self.start_ns).isoformat(),
             "ended_at": None if end_ns is None else anchor.to_datetime(end_ns).isoformat(),
             "duration_s": None if end_ns is None else (end_ns - self.start_ns) / 1e9,
-            "success": err is None,
+            "success": None if end_ns is None else err is None,  # unknown while running
             "error": err or None,
             "metadata": _bounded(extra.meta) if extra is not None and extra.meta else {},
             "cache_hits": 0 if extra is None else extra.hits,

@@ -41,6 +41,7 @@ class _SessionScope:
         self._token: Any = None
 
     def __enter__(self) -> PerformanceMetrics:
+        self._session.start_ns = time.perf_counter_ns()  # the block starts now
         if self._monitor.enabled:
             self._token = current.set(self._session)
         return self._session

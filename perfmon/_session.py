@@ -449,8 +449,10 @@ class PerformanceMetrics:
         session: dict[str, Any] = {"id": self.session_id}
         if self.episode is not None:
             session["episode"] = self.episode
-        for key in ("workflow", "release", "environment", "host"):
-            value = _text(getattr(self, key))
+        # Cut to the server's column sizes (the schema itself allows 255 characters).
+        for key, limit in (("workflow", 128), ("release", 128), ("environment", 64),
+                           ("host", 255)):
+            value = _text(getattr(self, key), limit)
             if value is not None:
                 session[key] = value
         by_name = dict(list(by_name.items())[:_MAX_KEYS])

@@ -101,7 +101,7 @@ def test_running_session_and_operation_have_null_ends():
     assert payload["session"]["status"] == "running"
     assert payload["session"]["ended_at"] is None
     (op,) = payload["operations"]
-    assert op["ended_at"] is None and op["duration_s"] is None
+    assert op["ended_at"] is None and op["duration_s"] is None and op["success"] is None
 
 
 def test_values_are_kept_within_the_servers_bounds():
