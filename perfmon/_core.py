@@ -132,6 +132,7 @@ class OperationMetrics:
 
     @property
     def name(self) -> str:
+        """The operation's name (the original attribute is ``operation_name``)."""
         return self.operation_name
 
     @property
@@ -144,26 +145,32 @@ class OperationMetrics:
 
     @property
     def start_time(self) -> datetime:
+        """When the operation started (timezone-aware UTC)."""
         return self._anchor().to_datetime(self.start_ns)
 
     @property
     def end_time(self) -> datetime | None:
+        """When it ended (timezone-aware UTC); None while it runs."""
         return None if self.end_ns is None else self._anchor().to_datetime(self.end_ns)
 
     @property
     def duration_ns(self) -> int | None:
+        """Duration from the monotonic clock in nanoseconds; None while it runs."""
         return None if self.end_ns is None else self.end_ns - self.start_ns
 
     @property
     def duration_seconds(self) -> float | None:
+        """Duration in seconds; None while it runs."""
         return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e9
 
     @property
     def success(self) -> bool:
+        """False once a failure was recorded."""
         return self._extra is None or self._extra.err is None
 
     @property
     def error(self) -> str | None:
+        """The recorded error message, if any."""
         return None if self._extra is None else (self._extra.err or None)
 
     @property
@@ -174,14 +181,17 @@ class OperationMetrics:
 
     @property
     def cache_hits(self) -> int:
+        """Cache hits recorded while this operation was current."""
         return 0 if self._extra is None else self._extra.hits
 
     @property
     def cache_misses(self) -> int:
+        """Cache misses recorded while this operation was current."""
         return 0 if self._extra is None else self._extra.misses
 
     @property
     def finished(self) -> bool:
+        """True once the operation has ended."""
         return self.end_ns is not None
 
     def _anchor(self) -> Anchor:

@@ -90,6 +90,7 @@ class PerformanceMonitor:
 
     @property
     def enabled(self) -> bool:
+        """Whether recording is on (for the process-wide monitor, this drives the decorators)."""
         return _core._enabled if self._process_wide else self._enabled
 
     @enabled.setter
@@ -108,6 +109,7 @@ class PerformanceMonitor:
 
     @property
     def max_history(self) -> int:
+        """How many ended sessions the history keeps (settable)."""
         return self._history.maxlen or 0
 
     @max_history.setter
@@ -248,6 +250,7 @@ class PerformanceMonitor:
             return list(self._history)
 
     def clear_history(self) -> None:
+        """Forget the ended sessions kept in the history."""
         with self._lock:
             self._history.clear()
 

@@ -106,6 +106,7 @@ class ApiCall:
 
     @property
     def operation(self) -> OperationMetrics | None:
+        """The operation that was current when the call was recorded, if any."""
         return self._op
 
     def _wire(self, number: int, ids: dict[int, str], anchor: Anchor) -> dict[str, Any]:
@@ -206,10 +207,12 @@ class PerformanceMetrics:
 
     @property
     def start_time(self) -> datetime:
+        """When the session started (timezone-aware UTC)."""
         return self._anchor.to_datetime(self.start_ns)
 
     @property
     def end_time(self) -> datetime | None:
+        """When the session ended (timezone-aware UTC); None while it runs."""
         return None if self.end_ns is None else self._anchor.to_datetime(self.end_ns)
 
     @property
@@ -219,10 +222,12 @@ class PerformanceMetrics:
 
     @property
     def elapsed_seconds(self) -> float:
+        """Wall time so far (or in total, once finished)."""
         return self._wall_ns() / 1e9
 
     @property
     def finished(self) -> bool:
+        """True once the session has ended."""
         return self.end_ns is not None
 
     def _wall_ns(self) -> int:
@@ -253,6 +258,7 @@ class PerformanceMetrics:
 
     @property
     def api_call_records(self) -> list[ApiCall]:
+        """A copy of the recorded API calls (``api_calls`` is their count)."""
         with self._lock:
             return list(self._calls)
 
@@ -304,6 +310,7 @@ class PerformanceMetrics:
 
     @property
     def cache_by_name(self) -> dict[str, dict[str, int]]:
+        """Hits and misses per cache name."""
         with self._lock:
             return {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
 
@@ -416,6 +423,7 @@ class PerformanceMetrics:
 
     @property
     def bottleneck_warnings(self) -> list[str]:
+        """One line per bottleneck (see ``bottlenecks()``), as the summary prints them."""
         return [
             f"{b.name}: {b.self_s:.2f}s self time ({b.share * 100:.1f}% of session) "
             f"in {b.calls} call{'s' if b.calls != 1 else ''}"
