@@ -31,7 +31,10 @@ Slug = Annotated[
 ]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(max_length=255)]
+# Lengths match the Session columns they are stored in.
+Label = Annotated[str, StringConstraints(max_length=128)]
+EnvironmentName = Annotated[str, StringConstraints(max_length=64)]
+HostName = Annotated[str, StringConstraints(max_length=255)]
 ErrorText = Annotated[str, StringConstraints(max_length=MAX_ERROR_CHARS)]
 Count = Annotated[int, Field(ge=0, le=2**53)]
 Seconds = Annotated[float, Field(ge=0, le=10**9)]
@@ -69,10 +72,10 @@ class SessionIn(WireModel):
     id: Slug
     started_at: AwareDatetime
     episode: Slug | None = None
-    workflow: ShortText | None = None
-    release: ShortText | None = None
-    environment: ShortText | None = None
-    host: ShortText | None = None
+    workflow: Label | None = None
+    release: Label | None = None
+    environment: EnvironmentName | None = None
+    host: HostName | None = None
     status: Literal["running", "completed", "failed"] = "running"
     ended_at: AwareDatetime | None = None
     cache: CacheCounts | None = None

@@ -413,16 +413,18 @@ class CostLine(models.Model):
         return f"{self.day} {self.provider}/{self.model}"
 
 
-class CostRollup(models.Model):
-    """API usage summed by day, episode, workflow and model: the cost pages read these."""
+class RollupBase(models.Model):
+    """Sums of per-session lines under a key; ``sessions`` counts the sessions in a row."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
-    episode = models.CharField(max_length=128, blank=True)  # the code; blank: no episode
     workflow = models.CharField(max_length=128, blank=True)
-    provider = models.CharField(max_length=64, blank=True)
-    model = models.CharField(max_length=128, blank=True)
     sessions = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class CostSums(models.Model):
     calls = models.IntegerField(default=0)
     errors = models.IntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -434,40 +436,86 @@ class CostRollup(models.Model):
     unpriced_calls = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "day", "episode", "workflow", "provider", "model"],
-                name="costrollup_unique_key",
-            ),
-        ]
-        indexes = [models.Index(fields=["project", "day"], name="costrollup_project_day")]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.episode or '-'} {self.provider}/{self.model}"
+        abstract = True
 
 
-class OperationRollup(models.Model):
-    """Operation figures summed by day, episode, workflow and operation name."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
-    episode = models.CharField(max_length=128, blank=True)  # the code; blank: no episode
-    workflow = models.CharField(max_length=128, blank=True)
-    name = models.CharField(max_length=200)
-    sessions = models.IntegerField(default=0)
+class OperationSums(models.Model):
     occurrences = models.IntegerField(default=0)
     failures = models.IntegerField(default=0)
     total_duration_s = models.FloatField(default=0)
     self_time_s = models.FloatField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class DailyCost(RollupBase, CostSums):
+    """API usage by day (of the call), workflow and model: cost over time."""
+
+    day = models.DateField()
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "day", "episode", "workflow", "name"],
-                name="oprollup_unique_key",
+                fields=["project", "day", "workflow", "provider", "model"],
+                name="dailycost_unique_key",
             ),
         ]
-        indexes = [models.Index(fields=["project", "name", "day"], name="oprollup_name_day")]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.episode or '-'} {self.name}"
+        return f"{self.day} {self.workflow} {self.provider}/{self.model}"
+
+
+class EpisodeCost(RollupBase, CostSums):
+    """API usage by episode (code; blank for none), workflow and model."""
+
+    episode = models.CharField(max_length=128, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "episode", "workflow", "provider", "model"],
+                name="episodecost_unique_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.episode or '-'} {self.workflow} {self.provider}/{self.model}"
+
+
+class DailyOperation(RollupBase, OperationSums):
+    """Operation figures by day (of the session's start), workflow and operation name."""
+
+    day = models.DateField()
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "workflow", "name"], name="dailyop_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.workflow} {self.name}"
+
+
+class EpisodeOperation(RollupBase, OperationSums):
+    """Operation figures by episode, workflow and operation name."""
+
+    episode = models.CharField(max_length=128, blank=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "episode", "workflow", "name"], name="episodeop_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.episode or '-'} {self.workflow} {self.name}"

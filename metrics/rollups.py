@@ -1,11 +1,14 @@
-"""Cost and operation rollups by day, episode, workflow and model or operation name.
+"""Cost and operation rollups: by day and by episode, each split by workflow and by model
+or operation name.
 
-Each analyzed session owns lines (CostLine per day and model, OperationStat per operation
-name) and the rollups are the sums of those lines under each session's rollup key.
-Analysis keeps them up to date incrementally: it subtracts the session's old lines under
-its old key and adds the new ones under its current key, in the same transaction that
-replaces the lines. ``rebuild_all`` recomputes lines and rollups from the raw rows and
-must give the same table.
+Each analyzed session owns lines: CostLine per day and model (derived from its API calls)
+and OperationStat per operation name (derived from its operations). The rollups are sums
+of those lines under each session's rollup key (episode, workflow, day), recorded on the
+session. Analysis keeps the rollups up to date incrementally: in the transaction that
+replaces a session's lines it subtracts the old lines under the old key and adds the new
+ones under the current key. ``rebuild_all`` recomputes every rollup from the lines and
+must give the same tables; a session merged since its analysis gets new lines from the
+sweep, which re-analyzes it.
 
 Analysis holds a shared lock and the rebuild an exclusive one (PostgreSQL advisory locks;
 SQLite's database lock does the same), so a rebuild never interleaves with an analysis.
@@ -13,18 +16,21 @@ SQLite's database lock does the same), so a rebuild never interleaves with an an
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery, Sum, Value
+from django.db import connection, models, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from metrics.models import (
     ApiCall,
     CostLine,
-    CostRollup,
+    DailyCost,
+    DailyOperation,
     Episode,
-    OperationRollup,
+    EpisodeCost,
+    EpisodeOperation,
     OperationStat,
     Session,
 )
@@ -36,8 +42,37 @@ COST_SUMS = (
     "cache_write_tokens", "total_tokens", "cost_usd", "unpriced_calls",
 )
 OP_SUMS = ("occurrences", "failures", "total_duration_s", "self_time_s")
-COST_KEY = ("project_id", "day", "episode", "workflow", "provider", "model")
-OP_KEY = ("project_id", "day", "episode", "workflow", "name")
+
+
+@dataclass(frozen=True)
+class Rollup:
+    model: type[models.Model]
+    lines: str  # "cost" (CostLine) or "operations" (OperationStat)
+    # rollup field -> where a line's value comes from, as an ORM path from the line
+    key: dict[str, str]
+
+    @property
+    def sums(self) -> tuple[str, ...]:
+        return COST_SUMS if self.lines == "cost" else OP_SUMS
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        return ("project_id", *self.key)
+
+
+ROLLUPS = (
+    Rollup(DailyCost, "cost", {"day": "day", "workflow": "session__rollup_workflow",
+                               "provider": "provider", "model": "model"}),
+    Rollup(EpisodeCost, "cost", {"episode": "session__rollup_episode",
+                                 "workflow": "session__rollup_workflow",
+                                 "provider": "provider", "model": "model"}),
+    Rollup(DailyOperation, "operations", {"day": "session__rollup_day",
+                                          "workflow": "session__rollup_workflow",
+                                          "name": "name"}),
+    Rollup(EpisodeOperation, "operations", {"episode": "session__rollup_episode",
+                                            "workflow": "session__rollup_workflow",
+                                            "name": "name"}),
+)
 
 
 def hold_analysis_lock() -> None:
@@ -51,17 +86,18 @@ def _hold_rebuild_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+            # Run deferred foreign-key checks now: TRUNCATE refuses a table with pending
+            # ones (rows written earlier in an enclosing transaction).
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 # --- per-session lines and incremental maintenance ------------------------------------
 
 
-def cost_lines_query(calls, *, per_session: bool = False):
-    group = ("session_id", "day", "provider", "model") if per_session else (
-        "day", "provider", "model")
+def cost_lines_query(calls):
     return (
         calls.annotate(day=TruncDate("at"))
-        .values(*group)
+        .values("day", "provider", "model")
         .annotate(
             calls=Count("pk"),
             errors=Count("pk", filter=Q(error=True)),
@@ -83,9 +119,12 @@ def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None
     The caller holds the analysis lock and the session's row lock.
     """
     old_key = _session_key(session) if session.rollup_day else None
-    old_cost = list(CostLine.objects.filter(session=session).values("day", "provider",
-                                                                     "model", *COST_SUMS))
-    old_ops = list(OperationStat.objects.filter(session=session).values("name", *OP_SUMS))
+    old_lines = {
+        "cost": list(CostLine.objects.filter(session=session).values(
+            "day", "provider", "model", *COST_SUMS)),
+        "operations": list(OperationStat.objects.filter(session=session).values(
+            "name", *OP_SUMS)),
+    }
 
     new_cost = list(cost_lines_query(ApiCall.objects.filter(session=session)))
     CostLine.objects.filter(session=session).delete()
@@ -94,31 +133,29 @@ def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None
     OperationStat.objects.bulk_create(
         OperationStat(session=session, **_stat_fields(stat)) for stat in stats
     )
-
     session.rollup_episode = session.episode.code if session.episode_id else ""
     session.rollup_workflow = session.workflow
     session.rollup_day = session.started_at.date()
     session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_day"])
-    new_key = _session_key(session)
+    new_lines = {
+        "cost": new_cost,
+        "operations": [{"name": s.name, **{f: getattr(s, f) for f in OP_SUMS}} for s in stats],
+    }
 
-    cost_delta: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    op_delta: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    if old_key is not None:
-        _accumulate(cost_delta, old_cost, old_key, ("provider", "model"), COST_SUMS, sign=-1)
-        _accumulate(op_delta, old_ops, old_key, ("name",), OP_SUMS, sign=-1)
-    _accumulate(cost_delta, new_cost, new_key, ("provider", "model"), COST_SUMS, sign=1)
-    new_ops = [{"name": s.name, **{f: getattr(s, f) for f in OP_SUMS}} for s in stats]
-    _accumulate(op_delta, new_ops, new_key, ("name",), OP_SUMS, sign=1)
-    _apply(CostRollup, COST_KEY, COST_SUMS, cost_delta)
-    _apply(OperationRollup, OP_KEY, OP_SUMS, op_delta)
+    for rollup in ROLLUPS:
+        delta: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+        if old_key is not None:
+            _accumulate(delta, rollup, old_lines[rollup.lines], old_key, sign=-1)
+        _accumulate(delta, rollup, new_lines[rollup.lines], _session_key(session), sign=1)
+        _apply(rollup, delta)
 
 
 def _session_key(session: Session) -> dict:
     return {
         "project_id": session.project_id,
-        "episode": session.rollup_episode,
-        "workflow": session.rollup_workflow,
-        "day": session.rollup_day,
+        "session__rollup_episode": session.rollup_episode,
+        "session__rollup_workflow": session.rollup_workflow,
+        "session__rollup_day": session.rollup_day,
     }
 
 
@@ -131,92 +168,104 @@ def _stat_fields(stat: NameStat) -> dict:
     }
 
 
-def _accumulate(deltas, lines: Iterable[dict], session_key: dict, line_key: tuple,
-                sums: tuple, *, sign: int) -> None:
+def _accumulate(delta, rollup: Rollup, lines: Iterable[dict], session_key: dict, *,
+                sign: int) -> None:
+    """Add ``sign`` × the lines of one session to ``delta``, per rollup key."""
+    keys_seen = set()
     for line in lines:
-        day = line.get("day") or session_key["day"]
-        key = (session_key["project_id"], day, session_key["episode"],
-               session_key["workflow"], *(line[k] for k in line_key))
-        entry = deltas[key]
-        entry["sessions"] += sign
-        for field in sums:
-            entry[field] += sign * line[field]
+        values = {**session_key, **line}
+        key = (session_key["project_id"], *(values[path] for path in rollup.key.values()))
+        keys_seen.add(key)
+        for field in rollup.sums:
+            delta[key][field] += sign * line[field]
+    for key in keys_seen:  # a session counts once per row, however many lines it has there
+        delta[key]["sessions"] += sign
 
 
-def _apply(model, key_fields: tuple, sums: tuple, deltas: dict) -> None:
-    """Add ``deltas`` to the rollup rows, creating rows as needed; drop emptied rows."""
-    changed = {key: entry for key, entry in deltas.items() if any(entry.values())}
+def _apply(rollup: Rollup, delta: dict) -> None:
+    """Add ``delta`` to the rollup rows, creating rows as needed; drop emptied rows."""
+    changed = {key: entry for key, entry in delta.items() if any(entry.values())}
     if not changed:
         return
-    table = model._meta.db_table
-    value_fields = ("sessions", *sums)
-    columns = ", ".join((*key_fields, *value_fields))
-    placeholders = ", ".join(["%s"] * (len(key_fields) + len(value_fields)))
+    table = rollup.model._meta.db_table
+    value_fields = ("sessions", *rollup.sums)
+    columns = ", ".join((*rollup.key_fields, *value_fields))
+    placeholders = ", ".join(["%s"] * (len(rollup.key_fields) + len(value_fields)))
     increments = ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in value_fields)
     # Sorted keys: concurrent analyses touch shared rows in one order, so never deadlock.
     rows = [(*key, *(changed[key][f] for f in value_fields)) for key in sorted(changed)]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-            f"ON CONFLICT ({', '.join(key_fields)}) DO UPDATE SET {increments}",
+            f"ON CONFLICT ({', '.join(rollup.key_fields)}) DO UPDATE SET {increments}",
             rows,
         )
-    model.objects.filter(sessions__lte=0).delete()
+    rollup.model.objects.filter(sessions__lte=0).delete()
 
 
-# --- rebuild from scratch -------------------------------------------------------------
+# --- rebuild from the lines -----------------------------------------------------------
 
 
 @transaction.atomic
 def rebuild_all() -> None:
-    """Recompute every analyzed session's cost lines and all rollups from the raw rows."""
+    """Recompute every rollup from the analyzed sessions' lines.
+
+    Each rollup is one INSERT … SELECT: the rows never travel through Python.
+    """
     _hold_rebuild_lock()
-    analyzed = Session.objects.filter(analyzed_at__isnull=False)
-    episode_code = Subquery(Episode.objects.filter(pk=OuterRef("episode_id")).values("code"))
-    analyzed.update(
-        rollup_episode=Coalesce(episode_code, Value("")),
-        rollup_workflow=Coalesce("workflow", Value("")),
+    _refresh_rollup_keys()
+    sources = {
+        "cost": CostLine.objects.filter(session__analyzed_at__isnull=False),
+        "operations": OperationStat.objects.filter(session__analyzed_at__isnull=False),
+    }
+    for rollup in ROLLUPS:
+        _empty(rollup.model)
+        grouped = (
+            sources[rollup.lines]
+            .values("session__project_id", *rollup.key.values())
+            .annotate(rollup_sessions=Count("session_id", distinct=True),
+                      **{f"rollup_{f}": Sum(f) for f in rollup.sums})
+            .order_by()
+        )
+        _insert_from(rollup.model, (*rollup.key_fields, "sessions", *rollup.sums), grouped)
+
+
+def _refresh_rollup_keys() -> None:
+    """Point every analyzed session's rollup key at its current episode, workflow, day."""
+    episode_code = Coalesce(
+        Subquery(Episode.objects.filter(pk=OuterRef("episode_id")).values("code")), Value("")
+    )
+    stale = Session.objects.filter(analyzed_at__isnull=False).annotate(
+        current_episode=episode_code, current_day=TruncDate("started_at")
+    ).filter(
+        Q(rollup_day__isnull=True)
+        | ~Q(rollup_day=F("current_day"))
+        | ~Q(rollup_episode=F("current_episode"))
+        | ~Q(rollup_workflow=F("workflow"))
+    )
+    Session.objects.filter(pk__in=stale.values("pk")).update(
+        rollup_episode=episode_code,
+        rollup_workflow=F("workflow"),
         rollup_day=TruncDate("started_at"),
     )
 
-    CostLine.objects.all().delete()
-    lines = cost_lines_query(
-        ApiCall.objects.filter(session__analyzed_at__isnull=False), per_session=True
-    )
-    CostLine.objects.bulk_create((CostLine(**line) for line in lines), batch_size=5000)
 
-    CostRollup.objects.all().delete()
-    CostRollup.objects.bulk_create(
-        (CostRollup(**row) for row in _grouped(CostLine.objects.all(), "session__",
-                                                 ("provider", "model"), COST_SUMS)),
-        batch_size=5000,
-    )
-    OperationRollup.objects.all().delete()
-    OperationRollup.objects.bulk_create(
-        (OperationRollup(**row) for row in _grouped(
-            OperationStat.objects.filter(session__analyzed_at__isnull=False), "session__",
-            ("name",), OP_SUMS, day_from_session=True)),
-        batch_size=5000,
-    )
+def _empty(model) -> None:
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # TRUNCATE (transactional in PostgreSQL) leaves no dead rows behind for the
+            # inserts that follow; the lock it takes is implied by the rebuild lock.
+            cursor.execute(f"TRUNCATE {table}")
+        else:
+            cursor.execute(f"DELETE FROM {table}")
 
 
-def _grouped(lines, via: str, line_key: tuple, sums: tuple, *, day_from_session=False):
-    day = f"{via}rollup_day" if day_from_session else "day"
-    query = (
-        lines.values(
-            f"{via}project_id", day, f"{via}rollup_episode", f"{via}rollup_workflow", *line_key
+def _insert_from(model, columns: tuple, query) -> None:
+    # Django has no INSERT … SELECT; the SELECT is the ORM's own SQL for ``query``, whose
+    # columns come in values() order then annotate() order, matching ``columns``.
+    select_sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) {select_sql}", params
         )
-        .annotate(sessions=Count(f"{via}pk", distinct=True),
-                  **{f"sum_{f}": Sum(f) for f in sums})
-        .order_by()
-    )
-    for row in query:
-        yield {
-            "project_id": row[f"{via}project_id"],
-            "day": row[day],
-            "episode": row[f"{via}rollup_episode"],
-            "workflow": row[f"{via}rollup_workflow"],
-            **{k: row[k] for k in line_key},
-            "sessions": row["sessions"],
-            **{f: row[f"sum_{f}"] for f in sums},
-        }

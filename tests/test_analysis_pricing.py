@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from metrics import analysis
-from metrics.models import ApiCall, CostRollup, Finding, ModelPrice, Project, Session
+from metrics.models import ApiCall, EpisodeCost, Finding, ModelPrice, Project, Session
 from metrics.pricing import what_if_cost
 from tests.factories import T0, api_call, session_payload
 
@@ -83,7 +83,7 @@ def test_a_model_without_a_price_is_unpriced_and_listed_not_zero(api, house_mode
     finding = Finding.objects.get(session=session, kind="unpriced_calls")
     assert finding.evidence == {"calls_by_model": {"acme/mystery-9": 1}}
     assert api.get("/sessions/ep001_run1").json()["unpriced_calls"] == 1
-    assert CostRollup.objects.get(model="mystery-9").unpriced_calls == 1
+    assert EpisodeCost.objects.get(model="mystery-9").unpriced_calls == 1
 
 
 def test_pricing_twice_changes_nothing(api, house_model):
@@ -111,7 +111,7 @@ def test_a_new_price_row_reprices_affected_calls_and_rollups(
 
     session.refresh_from_db()
     assert session.cost_usd == Decimal("5")
-    assert CostRollup.objects.get(model="writer-1").cost_usd == Decimal("5")
+    assert EpisodeCost.objects.get(model="writer-1").cost_usd == Decimal("5")
 
 
 def test_what_if_prices_an_episode_with_another_models_prices(api, house_model):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from metrics import analysis
-from metrics.models import CostRollup, OperationStat, Session
+from metrics.models import EpisodeCost, OperationStat, Session
 from tests.factories import script_payload
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
@@ -92,8 +92,8 @@ def analysis_figures(session: Session) -> dict:
     return {
         "stats": list(OperationStat.objects.filter(session=session).order_by("name")
                       .values_list("name", "occurrences", "self_time_s", "is_bottleneck")),
-        "rollups": list(CostRollup.objects.values_list("episode", "model", "sessions",
-                                                       "calls", "total_tokens")),
+        "rollups": list(EpisodeCost.objects.values_list("episode", "model", "sessions",
+                                                        "calls", "total_tokens")),
     }
 
 

@@ -166,3 +166,15 @@ def test_session_ending_before_it_started_is_rejected(api):
     payload["session"]["ended_at"] = "2026-11-19T10:00:00+00:00"
 
     assert api.post("/sessions", payload).status_code == 422
+
+
+@pytest.mark.parametrize(("field", "limit"), [("workflow", 128), ("release", 128),
+                                              ("environment", 64), ("host", 255)])
+def test_session_labels_longer_than_their_columns_are_422(api, field, limit):
+    payload = session_payload()
+    payload["session"][field] = "x" * (limit + 1)
+
+    response = api.post("/sessions", payload)
+
+    assert response.status_code == 422
+    assert ["body", "payload", "session", field] in locs(response)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from metrics import analysis, rollups
-from metrics.models import CostRollup, Episode, OperationRollup, Session
+from metrics.models import DailyCost, Episode, EpisodeCost, EpisodeOperation, Session
 from tests.factories import T0, api_call, operation, session_payload
 
 pytestmark = pytest.mark.django_db
@@ -35,19 +35,16 @@ def random_payload(rng: random.Random, session_id: str, *, part: int) -> dict:
 
 
 def snapshot() -> dict:
-    def rows(model, key, sums):
-        values = ("sessions", *sums)
+    def rows(rollup):
+        values = ("sessions", *rollup.sums)
         return {
-            tuple(row[k] for k in key): tuple(
+            tuple(row[k] for k in rollup.key_fields): tuple(
                 round(Decimal(row[v]), 6) if v == "cost_usd" else round(row[v], 6)
                 for v in values
             )
-            for row in model.objects.values(*key, *values)
+            for row in rollup.model.objects.values(*rollup.key_fields, *values)
         }
-    return {
-        "cost": rows(CostRollup, rollups.COST_KEY, rollups.COST_SUMS),
-        "ops": rows(OperationRollup, rollups.OP_KEY, rollups.OP_SUMS),
-    }
+    return {r.model.__name__: rows(r) for r in rollups.ROLLUPS}
 
 
 def ingest_and_analyze(api, payload) -> None:
@@ -72,7 +69,7 @@ def test_incremental_rollups_equal_a_rebuild_after_random_ingests_and_resends(ap
     incremental = snapshot()
     rollups.rebuild_all()
 
-    assert incremental["cost"], "the random sessions should have produced cost rows"
+    assert all(incremental.values()), "the random sessions should fill every rollup"
     assert snapshot() == incremental
 
 
@@ -81,16 +78,17 @@ def test_moving_a_session_to_another_episode_moves_its_share(api):
                               api_calls=[api_call("c1", cost_usd=0.5)],
                               operations=[operation("o", "dialogue", start_s=0, duration_s=3)])
     ingest_and_analyze(api, payload)
-    assert set(CostRollup.objects.values_list("episode", flat=True)) == {"ep001"}
+    assert set(EpisodeCost.objects.values_list("episode", flat=True)) == {"ep001"}
 
     session = Session.objects.get()
     session.episode = Episode.objects.create(project=session.project, code="ep002")
     session.save()
     analysis.analyze_session(session)
 
-    assert list(CostRollup.objects.values_list("episode", "cost_usd")) == [
-        ("ep002", Decimal("0.5"))]
-    assert list(OperationRollup.objects.values_list("episode", "occurrences")) == [("ep002", 1)]
+    assert list(EpisodeCost.objects.values_list("episode", "sessions", "cost_usd")) == [
+        ("ep002", 1, Decimal("0.5"))]
+    assert list(EpisodeOperation.objects.values_list("episode", "occurrences")) == [
+        ("ep002", 1)]
     before = snapshot()
     rollups.rebuild_all()
     assert snapshot() == before
@@ -102,10 +100,13 @@ def test_costs_roll_up_by_day_model_and_workflow(api):
              api_call("c", model="gpt-4o-mini", cost_usd=0.01, at_s=86_400 + 5)]
     ingest_and_analyze(api, session_payload("s1", api_calls=calls, duration_s=90_000))
 
-    rows = CostRollup.objects.order_by("day", "model").values_list(
+    rows = DailyCost.objects.order_by("day", "model").values_list(
         "day", "workflow", "model", "calls", "cost_usd")
     assert list(rows) == [
         (T0.date(), "script_generation", "gpt-4o", 2, Decimal("0.5")),
         (T0.date() + timedelta(days=1), "script_generation", "gpt-4o-mini", 1,
          Decimal("0.01")),
     ]
+    by_episode = EpisodeCost.objects.order_by("model").values_list("episode", "model",
+                                                                  "sessions", "calls")
+    assert list(by_episode) == [("ep001", "gpt-4o", 1, 2), ("ep001", "gpt-4o-mini", 1, 1)]
