@@ -3,17 +3,14 @@
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import reverse
 
 from metrics import selectors
-from metrics.models import DEFAULT_PROJECT_SLUG, Episode, Session
+from metrics.links import session_url
+from metrics.models import Episode, Session
 
 
 def dashboard_url(request: HttpRequest, session: Session) -> str:
-    path = reverse("metrics:session_detail", args=[session.external_id])
-    if session.project.slug != DEFAULT_PROJECT_SLUG:
-        path += f"?project={session.project.slug}"
-    return request.build_absolute_uri(path)
+    return request.build_absolute_uri(session_url(session))
 
 
 def session_summary(request: HttpRequest, session: Session) -> dict[str, Any]:

@@ -1,19 +1,25 @@
-"""The session page the API links to: login required, user-supplied text escaped."""
+"""The session page the API links to: login and role required, user text escaped."""
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 
 from metrics import analysis
-from metrics.models import Session
+from metrics.models import Annotation, Session
 from tests.factories import operation, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db
 
 
+def user_with(*codenames: str, name: str = "producer") -> User:
+    user = User.objects.create_user(name, password="a-long-test-password")
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="metrics",
+                                                         codename__in=codenames))
+    return user
+
+
 @pytest.fixture
 def viewer(client):
-    user = User.objects.create_user("producer", password="a-long-test-password")
-    client.force_login(user)
+    client.force_login(user_with("view_session", "add_annotation"))
     return client
 
 
@@ -24,6 +30,13 @@ def test_the_page_requires_login(client, api):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_user_without_a_role_is_refused(client, api):
+    api.post("/sessions", script_payload("s1"))
+    client.force_login(User.objects.create_user("nobody", password="a-long-test-password"))
+
+    assert client.get("/sessions/s1/").status_code == 403
 
 
 def test_the_url_returned_by_ingest_opens_the_session(viewer, api):
@@ -51,3 +64,52 @@ def test_another_projects_session_is_not_found_in_the_default_project(viewer, ot
 
     assert viewer.get("/sessions/theirs/").status_code == 404
     assert viewer.get("/sessions/theirs/?project=other-show").status_code == 200
+
+
+def test_an_annotation_is_added_from_the_page_and_shown_escaped(viewer, api):
+    api.post("/sessions", script_payload("s1"))
+
+    response = viewer.post("/sessions/s1/annotations/", {"text": "<b>test model</b> run"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/sessions/s1/"
+    note = Annotation.objects.get()
+    assert (note.text, note.author.username) == ("<b>test model</b> run", "producer")
+    content = viewer.get("/sessions/s1/").content
+    assert b"&lt;b&gt;test model&lt;/b&gt; run" in content
+
+
+def test_annotating_in_another_project_returns_to_that_projects_page(viewer, other_api):
+    other_api.post("/sessions", script_payload("theirs"))
+
+    response = viewer.post("/sessions/theirs/annotations/?project=other-show", {"text": "ok"})
+
+    assert response["Location"] == "/sessions/theirs/?project=other-show"
+
+
+def test_a_viewer_without_the_annotation_permission_cannot_annotate(client, api):
+    api.post("/sessions", script_payload("s1"))
+    client.force_login(user_with("view_session", name="reader"))
+
+    assert b"Add annotation" not in client.get("/sessions/s1/").content
+    assert client.post("/sessions/s1/annotations/", {"text": "hi"}).status_code == 403
+    assert Annotation.objects.count() == 0
+
+
+def test_an_empty_annotation_is_not_stored(viewer, api):
+    api.post("/sessions", script_payload("s1"))
+
+    viewer.post("/sessions/s1/annotations/", {"text": "   "})
+
+    assert Annotation.objects.count() == 0
+
+
+def test_the_annotation_form_is_csrf_protected(api):
+    from django.test import Client
+
+    api.post("/sessions", script_payload("s1"))
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user_with("view_session", "add_annotation"))
+
+    assert strict.post("/sessions/s1/annotations/", {"text": "hi"}).status_code == 403
+    assert Annotation.objects.count() == 0
