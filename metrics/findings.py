@@ -157,7 +157,7 @@ def _burst_draft(
         kind=Finding.Kind.RETRY_BURST,
         subject=f"{provider}/{model}".strip("/"),
         summary=(
-            f"{len(burst)} failed calls to {model or 'a model'} in {span:.0f}s "
+            f"{len(burst)} failed calls to {model or 'a model'} in {span:.1f}s "
             "before one succeeded"
         ),
         evidence={

@@ -1,0 +1,134 @@
+"""From a fresh clone to a live dashboard with demo data, in one command.
+
+Migrates the database, creates a demo login (with a generated password) and an API key,
+starts the server, runs the simulated generator (`python -m perfmon.demo`) against it over
+HTTP through the SDK's exporter, and leaves the server running. Running it again merges the
+demo sessions again (same session ids): nothing is duplicated.
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ingest.models import ApiKey
+from metrics.models import DEFAULT_PROJECT_SLUG, Project
+
+DEMO_USER = "demo"
+DEMO_KEY_NAME = "demo simulator"
+SERVER_START_TIMEOUT_S = 60
+
+
+class Command(BaseCommand):
+    help = "Set up perfmon with demo data and serve it at http://127.0.0.1:8000."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-serve", action="store_true",
+                            help="stop the server once the demo data is in (tests, CI)")
+        parser.add_argument("--episodes", type=int, default=12)
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--speed", type=float, default=20.0,
+                            help="simulated seconds per real second")
+
+    def handle(self, *args, port: int, no_serve: bool, episodes: int, seed: int,
+               speed: float, **options) -> None:
+        base_url = f"http://127.0.0.1:{port}"
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database migrated.")
+        password = self._demo_login()
+        raw_key = self._demo_api_key()
+
+        server = self._start_server(port, base_url)
+        try:
+            self._run_simulator(base_url, raw_key, episodes=episodes, seed=seed, speed=speed)
+            self._print_login(base_url, password)
+            if no_serve:
+                return
+            self.stdout.write("Serving; press Ctrl-C to stop.")
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
+
+    def _demo_login(self) -> str:
+        """Create the demo superuser, or give it a fresh password: never a fixed one."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()
+        return password
+
+    def _demo_api_key(self) -> str:
+        project, _ = Project.objects.get_or_create(
+            slug=DEFAULT_PROJECT_SLUG, defaults={"name": "Default"}
+        )
+        for old in ApiKey.objects.active().filter(project=project, name=DEMO_KEY_NAME):
+            old.revoke()  # its secret was shown once and is gone; a new one replaces it
+        _, raw_key = ApiKey.generate(project=project, name=DEMO_KEY_NAME)
+        return raw_key
+
+    def _start_server(self, port: int, base_url: str) -> subprocess.Popen:
+        if _answers(base_url):
+            raise CommandError(f"Something already listens on {base_url}; stop it or use "
+                               "--port.")
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=settings.BASE_DIR, env=os.environ.copy(),
+        )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise CommandError("The server exited during start-up (see above).")
+            if _answers(base_url):
+                self.stdout.write(f"Server running at {base_url}")
+                return server
+            time.sleep(0.3)
+        server.terminate()
+        raise CommandError(f"The server did not answer within {SERVER_START_TIMEOUT_S}s.")
+
+    def _run_simulator(self, base_url: str, raw_key: str, *, episodes: int, seed: int,
+                       speed: float) -> None:
+        self.stdout.write("Running the simulated generator (python -m perfmon.demo)...")
+        self.stdout.flush()
+        env = {**os.environ, "PERFMON_SPOOL_DIR": str(Path(settings.BASE_DIR) / "var" /
+                                                      "demo-spool")}
+        result = subprocess.run(
+            [sys.executable, "-m", "perfmon.demo", "--url", base_url, "--api-key", raw_key,
+             "--episodes", str(episodes), "--seed", str(seed), "--speed", str(speed)],
+            cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
+        )
+        self.stdout.write(result.stdout.rstrip())
+        if result.returncode != 0:
+            raise CommandError(f"The simulator failed:\n{result.stderr[-3000:]}")
+
+    def _print_login(self, base_url: str, password: str) -> None:
+        self.stdout.write(self.style.SUCCESS(
+            f"\nperfmon is ready at {base_url}/\n"
+            f"  user:     {DEMO_USER}\n"
+            f"  password: {password}\n"
+            f"  admin:    {base_url}/admin/   API docs: {base_url}/api/v1/docs\n"
+        ))
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/accounts/login/", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, even if not with 200
+    except OSError:
+        return False
