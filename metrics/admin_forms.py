@@ -40,7 +40,7 @@ class TagsField(forms.CharField):
 
 
 class SessionAdminForm(forms.ModelForm):
-    tags = TagsField(required=False, help_text="Comma-separated.")
+    tags = TagsField(label="Tags", required=False, help_text="Comma-separated.")
 
     class Meta:
         model = Session

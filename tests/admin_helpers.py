@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from ingest.schemas import SessionPayload
 from ingest.services import store_payload
+from metrics import analysis
 from metrics.models import Project, Session
 
 PASSWORD = "a-long-test-password"
@@ -31,15 +32,22 @@ def logged_in(user: User) -> Client:
     return client
 
 
-def store(project: Project, payload: dict[str, Any]) -> Session:
-    return store_payload(project, SessionPayload.model_validate(payload)).session
+def store(project: Project, payload: dict[str, Any], *, analyze: bool = True) -> Session:
+    """Store a payload as ingest does, then analyze it (tests run inside a transaction, so
+    ingest's after-commit analysis does not run by itself)."""
+    session = store_payload(project, SessionPayload.model_validate(payload)).session
+    if analyze:
+        analysis.analyze_session(session)
+        session.refresh_from_db()
+    return session
 
 
 def admin_url(model: str, view: str = "changelist", *args: Any, app: str = "metrics") -> str:
     return reverse(f"admin:{app}_{model}_{view}", args=args)
 
 
-def run_action(client: Client, action: str, sessions, **fields: Any):
+def run_action(client: Client, action: str, sessions, *, follow: bool = False,
+               **fields: Any):
     """POST an action from the session changelist, as its drop-down does."""
     data = {
         "action": action,
@@ -47,4 +55,4 @@ def run_action(client: Client, action: str, sessions, **fields: Any):
         ACTION_CHECKBOX_NAME: [s.pk for s in sessions],
         **fields,
     }
-    return client.post(admin_url("session"), data)
+    return client.post(admin_url("session"), data, follow=follow)
