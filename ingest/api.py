@@ -1,10 +1,9 @@
 """The ingest API, schema v1: authenticated by project API keys."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import AwareDatetime, Field, ValidationError
 
 from ingest import presenters, services
@@ -20,16 +19,33 @@ from ingest.schemas import (
     SessionPayload,
     StoredOut,
 )
+from ingest.throttle import ApiKeyRateThrottle
 from metrics import selectors
 from metrics.models import Project
 
-router = Router(auth=ApiKeyAuth(), tags=["sessions"])
+router = Router(auth=ApiKeyAuth(), throttle=ApiKeyRateThrottle(), tags=["sessions"])
 
-INCLUDABLE = {"operations", "api_calls"}
+INCLUDE_PATTERN = r"^((operations|api_calls)(,(operations|api_calls))*)?$"
 
 
 class Problem(Schema):
     detail: str
+
+
+class ValidationProblem(Schema):
+    detail: list[dict[str, Any]]
+
+
+# Answers every route may give besides its own: documented so clients (and the fuzz test)
+# can rely on them.
+COMMON = {
+    400: Problem,  # malformed JSON, bad cursor
+    401: Problem,  # missing, unknown or revoked key
+    413: Problem,  # body (or what it inflates to) over the limit
+    415: Problem,  # a Content-Encoding other than gzip
+    422: ValidationProblem,  # the request does not match the schema
+    429: Problem,  # over the key's rate limit; see Retry-After
+}
 
 
 class SessionListQuery(Schema):
@@ -53,7 +69,7 @@ def _project(request: HttpRequest) -> Project:
 
 @router.post(
     "/sessions",
-    response={200: StoredOut, 201: StoredOut},
+    response={**COMMON, 200: StoredOut, 201: StoredOut},
     summary="Store or merge one session (schema v1)",
 )
 def post_session(request: HttpRequest, payload: SessionPayload):
@@ -66,7 +82,11 @@ def post_session(request: HttpRequest, payload: SessionPayload):
     return Status(201 if result.created else 200, body)
 
 
-@router.post("/batch", response=BatchOut, summary="Store up to 100 sessions, each on its own")
+@router.post(
+    "/batch",
+    response={**COMMON, 200: BatchOut},
+    summary="Store up to 100 sessions, each on its own",
+)
 def post_batch(request: HttpRequest, batch: BatchIn):
     project = _project(request)
     results = [
@@ -96,7 +116,7 @@ def _store_batch_item(request: HttpRequest, project: Project, index: int, item: 
     )
 
 
-@router.get("/sessions", response={200: SessionPageOut, 400: Problem})
+@router.get("/sessions", response={**COMMON, 200: SessionPageOut})
 def list_sessions(request: HttpRequest, query: Query[SessionListQuery]):
     qs = selectors.sessions(
         project=_project(request),
@@ -118,21 +138,26 @@ def list_sessions(request: HttpRequest, query: Query[SessionListQuery]):
 
 @router.get(
     "/sessions/{session_id}",
-    response={200: SessionDetailOut, 404: Problem},
+    response={**COMMON, 200: SessionDetailOut, 404: Problem},
     summary="One session by the client's session id",
 )
-def get_session(request: HttpRequest, session_id: str, include: str = ""):
-    wanted = {part.strip() for part in include.split(",") if part.strip()}
-    unknown = wanted - INCLUDABLE
-    if unknown:
-        raise HttpError(422, f"include accepts {sorted(INCLUDABLE)}, not {sorted(unknown)}")
+def get_session(
+    request: HttpRequest,
+    session_id: str,
+    include: str = Query(
+        "",
+        pattern=INCLUDE_PATTERN,
+        description="Comma-separated extra lists: operations, api_calls.",
+    ),
+):
+    wanted = set(filter(None, include.split(",")))
     session = selectors.session_by_external_id(project=_project(request), external_id=session_id)
     if session is None:
         return Status(404, {"detail": f"no session {session_id!r} in this project"})
     return presenters.session_detail(request, session, include=wanted)
 
 
-@router.get("/episodes", response={200: EpisodePageOut, 400: Problem}, tags=["episodes"])
+@router.get("/episodes", response={**COMMON, 200: EpisodePageOut}, tags=["episodes"])
 def list_episodes(request: HttpRequest, query: Query[PageQuery]):
     qs = selectors.episodes_with_totals(project=_project(request))
     try:
@@ -142,7 +167,9 @@ def list_episodes(request: HttpRequest, query: Query[PageQuery]):
     return {"items": [presenters.episode_totals(e) for e in rows], "next_cursor": next_cursor}
 
 
-@router.get("/episodes/{code}", response={200: EpisodeOut, 404: Problem}, tags=["episodes"])
+@router.get(
+    "/episodes/{code}", response={**COMMON, 200: EpisodeOut, 404: Problem}, tags=["episodes"]
+)
 def get_episode(request: HttpRequest, code: str):
     episode = selectors.episodes_with_totals(project=_project(request)).filter(code=code).first()
     if episode is None:
