@@ -6,10 +6,19 @@ app_name = "metrics"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("episodes/", views.episodes, name="episodes"),
+    # before the episode page: an episode coded "compare" is shadowed, a known limitation
+    path("episodes/compare/", views.compare, name="compare"),
+    path("episodes/<str:code>/", views.episode_detail, name="episode_detail"),
     path("sessions/<str:external_id>/", views.session_detail, name="session_detail"),
+    path("sessions/<str:external_id>/summary.txt", views.session_summary_text,
+         name="session_summary"),
     path(
         "sessions/<str:external_id>/annotations/",
         views.add_annotation,
         name="add_annotation",
     ),
+    path("operations/", views.operations, name="operations"),
+    path("costs/", views.costs, name="costs"),
+    path("assets/plotly.min.js", views.plotly_js, name="plotly_js"),
 ]

@@ -1,20 +1,47 @@
 """Dashboard pages. Views gather data through selectors and hand it to templates."""
 
 from functools import wraps
+from pathlib import Path
+from urllib.parse import urlencode
 
+import plotly
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.db.models import Avg, Count, Q, Sum
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from metrics import permissions, selectors
+from metrics import charts, dashboard, permissions, selectors
+from metrics.csv_export import csv_response
+from metrics.estimates import progress_of
+from metrics.filters import PERIODS, DashboardFilters, choices, query_string
 from metrics.forms import AnnotationForm
 from metrics.links import session_url
-from metrics.models import DEFAULT_PROJECT_SLUG, Annotation, Project
+from metrics.models import (
+    DEFAULT_PROJECT_SLUG,
+    Annotation,
+    ApiCall,
+    BudgetCheck,
+    Episode,
+    Finding,
+    ModelPrice,
+    Project,
+    Regression,
+)
+from metrics.pricing import what_if_cost
+from metrics.quantiles import QUARTILES
+from metrics.summary import INLINE_OPERATIONS, session_summary
+from metrics.waterfall import session_waterfall
 
-LATEST_SESSIONS = 20
+LATEST_SESSIONS = dashboard.LATEST_SESSIONS
+EPISODES_PER_PAGE = 50
+EPISODE_RUNS_SHOWN = 200
+MAX_COMPARED = 8
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def _current_project(request: HttpRequest) -> Project:
@@ -35,15 +62,260 @@ def dashboard_view(view):
     return guarded
 
 
+def _page(request: HttpRequest, **extra) -> dict:
+    """What every page shows around its content: project, switcher, filters."""
+    project = _current_project(request)
+    filters = DashboardFilters.from_query(request.GET)
+    projects = list(Project.objects.order_by("name").values("slug", "name")[:100])
+    return {
+        "project": project,
+        "projects": projects if len(projects) > 1 else [],
+        "filters": filters,
+        "filter_choices": choices(project),
+        "periods": [(key, label) for key, (label, _) in PERIODS.items()],
+        "qs": query_string(project, filters),
+        "project_qs": query_string(project, DashboardFilters()),
+        "plotly_version": plotly.__version__,
+        **extra,
+    }
+
+
+def _wants_csv(request: HttpRequest) -> bool:
+    return request.GET.get("export") == "csv"
+
+
+@require_GET
+def plotly_js(request: HttpRequest) -> FileResponse:
+    """plotly.min.js from the installed plotly package: no CDN, cached for a year.
+
+    Pages link to it with the package version in the query string, so an upgrade of the
+    plotly package changes the URL and no browser keeps the old file.
+    """
+    response = FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript")
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+# --- overview -------------------------------------------------------------------------------
+
+
 @dashboard_view
 def overview(request: HttpRequest) -> HttpResponse:
-    project = _current_project(request)
-    latest = selectors.sessions(project=project, filters=selectors.SessionFilters())
-    return render(
-        request,
-        "metrics/overview.html",
-        {"project": project, "sessions": latest[:LATEST_SESSIONS]},
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    if _wants_csv(request):
+        return _sessions_csv(dashboard.latest_sessions(project, filters, limit=10_000))
+    trends = dashboard.episode_trends(project, filters)
+    codes = [row["code"] for row in trends]
+    ctx.update(
+        kpis=dashboard.kpis(project, filters),
+        sessions=dashboard.latest_sessions(project, filters),
+        running=progress_of(dashboard.running_sessions(project, filters), project=project),
+        has_any_session=project.sessions.exists(),
+        charts=_trend_charts(project, filters, trends, codes) if trends else {},
     )
+    return render(request, "metrics/overview.html", ctx)
+
+
+def _trend_charts(project, filters, trends: list[dict], codes: list[str]) -> dict:
+    costs = dashboard.cost_by_episode_and_model(
+        project, filters, [row["episode_id"] for row in trends]
+    )
+    models = sorted({model for _, model in costs})
+    by_model = {
+        model: [costs.get((row["episode_id"], model), 0) / row["runs"] for row in trends]
+        for model in models
+    }
+    return {
+        "duration": charts.embed(charts.per_episode_line(
+            codes, [row["avg_duration_s"] for row in trends], y_title="average run (s)")),
+        "cost": charts.embed(charts.stacked_by_series(
+            codes, by_model, y_title="cost per run (USD)", money=True)),
+        "cache": charts.embed(charts.per_episode_line(
+            codes, [row["cache_hit_rate"] for row in trends], y_title="cache hit rate",
+            percent=True)),
+        "tokens": charts.embed(charts.per_episode_line(
+            codes, [row["tokens_per_run"] for row in trends], y_title="tokens per run")),
+    }
+
+
+def _sessions_csv(sessions) -> HttpResponse:
+    return csv_response(
+        "sessions.csv",
+        ["session", "episode", "workflow", "release", "environment", "status", "started_at",
+         "duration_s", "api_calls", "api_errors", "total_tokens", "cost_usd", "cache_hit_rate"],
+        ([s.external_id, s.episode.code if s.episode else "", s.workflow, s.release,
+          s.environment, s.status, s.started_at.isoformat(), s.duration_s, s.api_calls_count,
+          s.api_errors_count, s.total_tokens, s.cost_usd, s.cache_hit_rate] for s in sessions),
+    )
+
+
+# --- episodes -------------------------------------------------------------------------------
+
+
+@dashboard_view
+def episodes(request: HttpRequest) -> HttpResponse:
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    sort = dashboard.normalise_sort(request.GET.get("sort", dashboard.DEFAULT_EPISODE_SORT))
+    search = request.GET.get("q", "").strip()[:128]
+    table = dashboard.episode_table(project, filters, sort=sort, search=search)
+    if _wants_csv(request):
+        return _episodes_csv(table)
+    page = Paginator(table, EPISODES_PER_PAGE).get_page(request.GET.get("page"))
+    ctx.update(
+        page=page,
+        rows=[dashboard.with_rates(row) for row in page.object_list],
+        sort=sort,
+        search=search,
+        sort_links=_sort_links(ctx["qs"], sort, search),
+        keep=[("sort", sort)] + ([("q", search)] if search else []),
+        has_any_session=project.sessions.exists(),
+    )
+    return render(request, "metrics/episodes.html", ctx)
+
+
+def _sort_links(qs: str, sort: str, search: str) -> dict[str, str]:
+    """For each column, the link that sorts by it (descending first, then ascending)."""
+    base = qs + ("&" if qs else "?")
+    if search:
+        base += urlencode({"q": search}) + "&"
+    links = {}
+    for key in dashboard.EPISODE_SORTS:
+        target = key if sort == f"-{key}" else f"-{key}"
+        links[key] = f"{base}sort={target}"
+    return links
+
+
+def _episodes_csv(table) -> HttpResponse:
+    return csv_response(
+        "episodes.csv",
+        ["episode", "title", "runs", "failed_runs", "last_run", "avg_duration_s", "cost_usd",
+         "cost_per_run_usd", "tokens", "tokens_per_run", "cache_hit_rate", "api_error_rate"],
+        (
+            [r["code"], r["title"], r["runs"], r["failed_runs"], r["last_run"].isoformat(),
+             r["avg_duration_s"], r["cost_usd"], r["cost_per_run_usd"], r["tokens"],
+             r["tokens_per_run"], r["cache_hit_rate"], r["api_error_rate"]]
+            for r in map(dashboard.with_rates, table.iterator())
+        ),
+    )
+
+
+def _requested_codes(request: HttpRequest) -> list[str]:
+    """?episodes=a,b or ?episodes=a&episodes=b (the table's check boxes), order kept."""
+    codes = []
+    for value in request.GET.getlist("episodes"):
+        codes += [code.strip() for code in value.split(",") if code.strip()]
+    return list(dict.fromkeys(codes))
+
+
+@dashboard_view
+def compare(request: HttpRequest) -> HttpResponse:
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    codes = _requested_codes(request)
+    too_many = len(codes) > MAX_COMPARED
+    codes = codes[:MAX_COMPARED]
+    comparison = dashboard.compare_episodes(
+        project, filters, codes, baseline=request.GET.get("baseline", "")
+    )
+    present = comparison.codes
+    ordered = [comparison.reference] + [c for c in present if c != comparison.reference]
+    others = ordered[1:]
+    deltas = dashboard.deltas(comparison, others)
+    if _wants_csv(request):
+        return _deltas_csv(comparison.reference, others, deltas)
+    ctx.update(
+        codes=codes, present=ordered, missing=[c for c in codes if c not in present],
+        too_many=too_many, max_compared=MAX_COMPARED, comparison=comparison, others=others,
+        deltas=deltas, totals=[comparison.totals[c] for c in ordered],
+        episodes_param=",".join(codes),
+        keep=[("episodes", ",".join(codes))]
+        + ([("baseline", comparison.reference)] if request.GET.get("baseline") else []),
+        charts=_comparison_charts(comparison, ordered) if present else {},
+    )
+    return render(request, "metrics/compare.html", ctx)
+
+
+def _comparison_charts(comparison: dashboard.Comparison, ordered: list[str]) -> dict:
+    names = comparison.names[: dashboard.COMPARE_NAMES]
+    rest = comparison.names[dashboard.COMPARE_NAMES:]
+    self_time = {}
+    for code in ordered:
+        values = comparison.self_time.get(code, {})
+        row = [values.get(name, 0.0) for name in names]
+        if rest:
+            row.append(sum(values.get(name, 0.0) for name in rest))
+        self_time[code] = row
+    categories = names + (["(other operations)"] if rest else [])
+    totals = comparison.totals
+    return {
+        "self_time": charts.embed(charts.grouped_bars(
+            categories, self_time, y_title="self time per run (s)", height=400)),
+        "cost": charts.embed(charts.stacked_by_series(
+            ordered,
+            {model: [comparison.model_cost.get(c, {}).get(model, 0) for c in ordered]
+             for model in comparison.models},
+            y_title="cost per run (USD)", money=True)),
+        "cache": charts.embed(charts.grouped_bars(
+            ["cache hit rate (%)"],
+            {c: [(totals[c]["cache_hit_rate"] or 0) * 100] for c in ordered},
+            y_title="%")),
+        "tokens": charts.embed(charts.grouped_bars(
+            ["tokens per scene", "tokens per dialogue line"],
+            {c: [totals[c]["tokens_per_scene"], totals[c]["tokens_per_dialogue_line"]]
+             for c in ordered},
+            y_title="tokens")),
+    }
+
+
+def _deltas_csv(reference: str, others: list[str], deltas) -> HttpResponse:
+    header = ["operation", f"{reference} self_time_s", f"{reference} cost_usd"]
+    for code in others:
+        header += [f"{code} self_time_s", f"{code} delta_s", f"{code} delta_pct",
+                   f"{code} cost_usd", f"{code} delta_usd"]
+    rows = []
+    for d in deltas:
+        row = [d.name, d.reference_s, d.reference_usd]
+        for (s, delta, pct), (usd, delta_usd) in zip(d.values, d.costs, strict=True):
+            row += [s, delta, pct, usd, delta_usd]
+        rows.append(row)
+    return csv_response("comparison.csv", header, rows)
+
+
+@dashboard_view
+def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    episode = get_object_or_404(Episode, project=project, code=code)
+    runs = dashboard.episode_runs(project, filters, episode.pk)
+    if _wants_csv(request):
+        return _sessions_csv(runs.select_related("episode").order_by("-started_at", "-pk"))
+    shown = list(runs.select_related("episode", "project")
+                 .order_by("-started_at", "-pk")[:EPISODE_RUNS_SHOWN])
+    ops = dashboard.self_time_per_run(runs)
+    chronological = list(reversed(shown))
+    ctx.update(
+        episode=episode,
+        runs=shown,
+        run_count=runs.count() if len(shown) == EPISODE_RUNS_SHOWN else len(shown),
+        extremes=dashboard.best_and_worst(runs),
+        budgets=dashboard.budget_summary(runs),
+        operations=ops,
+        charts={
+            "runs": charts.embed(charts.runs_over_time(
+                [s.started_at for s in chronological],
+                [s.duration_s for s in chronological], [s.cost_usd for s in chronological],
+                [s.external_id for s in chronological], [s.status for s in chronological])),
+            "operations": charts.embed(charts.horizontal_bars(
+                [o["name"] for o in ops], [o["per_run_s"] for o in ops],
+                x_title="self time per run (s)")),
+        } if shown else {},
+    )
+    return render(request, "metrics/episode_detail.html", ctx)
+
+
+# --- sessions -------------------------------------------------------------------------------
 
 
 def _session_or_404(request: HttpRequest, external_id: str):
@@ -56,20 +328,72 @@ def _session_or_404(request: HttpRequest, external_id: str):
 
 @dashboard_view
 def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
-    project, session = _session_or_404(request, external_id)
-    return render(
-        request,
-        "metrics/session_detail.html",
-        {
-            "project": project,
-            "session": session,
-            "bottlenecks": session.operation_stats.filter(is_bottleneck=True).order_by("-share"),
-            "slowest": selectors.slowest_operations(session),
-            "annotations": session.annotations.select_related("author"),
-            "annotation_form": AnnotationForm() if permissions.can_annotate(request.user)
-            else None,
-        },
+    ctx = _page(request)
+    _, session = _session_or_404(request, external_id)
+    if _wants_csv(request):
+        return _operations_csv(session)
+    now = timezone.now()
+    elapsed = session.duration_s
+    if elapsed is None:
+        elapsed = max(0.0, (now - session.started_at).total_seconds())
+    flow = session_waterfall(session, elapsed_s=elapsed)
+    ctx.update(
+        session=session,
+        progress=progress_of([session], project=session.project, now=now)[0]
+        if not session.is_finished else None,
+        waterfall=flow,
+        bottlenecks=session.operation_stats.filter(is_bottleneck=True).order_by("-share"),
+        findings=Finding.objects.filter(session=session),
+        regressions=Regression.objects.filter(session=session),
+        slowest=selectors.slowest_operations(session),
+        by_model=_calls_by_model(session),
+        cache_by_operation=session.operation_stats.filter(
+            Q(cache_hits__gt=0) | Q(cache_misses__gt=0)).order_by("name"),
+        cache_by_name=sorted(session.cache_by_name.items()),
+        budget_checks=BudgetCheck.objects.filter(session=session).select_related("budget")
+        .order_by("budget__name"),
+        summary=session_summary(session)
+        if session.operations_count <= INLINE_OPERATIONS else None,
+        annotations=session.annotations.select_related("author"),
+        annotation_form=AnnotationForm() if permissions.can_annotate(request.user) else None,
+        can_admin=request.user.is_staff and request.user.has_perm("metrics.change_session"),
+        charts={"waterfall": charts.embed(charts.waterfall(
+            flow.bars, session_elapsed_s=elapsed))} if flow.bars else {},
     )
+    return render(request, "metrics/session_detail.html", ctx)
+
+
+def _calls_by_model(session) -> list[dict]:
+    rows = (
+        ApiCall.objects.filter(session=session)
+        .values("provider", "model")
+        .annotate(calls=Count("pk"), errors=Count("pk", filter=Q(error=True)),
+                  tokens=Sum("total_tokens"), cost=Sum("cost_usd"),
+                  avg_latency_s=Avg("latency_s"),
+                  unpriced=Count("pk", filter=Q(cost_source=ApiCall.CostSource.UNPRICED)))
+        .order_by("-calls", "model")
+    )
+    return [{**row, "label": dashboard.model_label(row["provider"], row["model"])}
+            for row in rows]
+
+
+def _operations_csv(session) -> HttpResponse:
+    rows = session.operations.order_by("started_at", "pk").values_list(
+        "client_id", "parent_client_id", "name", "started_at", "duration_s", "success", "error",
+    )
+    return csv_response(
+        f"{session.external_id}-operations.csv",
+        ["id", "parent_id", "name", "started_at", "duration_s", "success", "error"],
+        ((op_id, parent, name, started.isoformat(), duration, success, error)
+         for op_id, parent, name, started, duration, success, error
+         in rows.iterator(chunk_size=5000)),
+    )
+
+
+@dashboard_view
+def session_summary_text(request: HttpRequest, external_id: str) -> HttpResponse:
+    _, session = _session_or_404(request, external_id)
+    return HttpResponse(session_summary(session), content_type="text/plain; charset=utf-8")
 
 
 @require_POST
@@ -86,3 +410,112 @@ def add_annotation(request: HttpRequest, external_id: str) -> HttpResponse:
     else:
         messages.error(request, "An annotation needs some text (at most 5,000 characters).")
     return redirect(session_url(session))
+
+
+# --- operations and costs -------------------------------------------------------------------
+
+
+@dashboard_view
+def operations(request: HttpRequest) -> HttpResponse:
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    names = dashboard.operation_names(project, filters)
+    name = request.GET.get("name", "").strip() or (names[0] if names else "")
+    by_episode = dashboard.operation_by_episode(project, filters, name) if name else {}
+    if _wants_csv(request):
+        return csv_response(
+            "operation-by-episode.csv",
+            ["operation", "episode", "occurrences", "p5_s", "p25_s", "median_s", "p75_s",
+             "p95_s"],
+            ([name, code, q["n"], q.get(0.05), q.get(0.25), q.get(0.5), q.get(0.75),
+              q.get(0.95)] for code, q in by_episode.items()),
+        )
+    over_time = dashboard.operation_over_time(project, filters, name) if name else []
+    by_release = dashboard.operation_by_release(project, filters, name) if name else []
+    figures = {}
+    if by_episode:
+        figures["episodes"] = charts.embed(
+            charts.quartile_boxes(by_episode, y_title="duration of one occurrence (s)"))
+    if over_time:
+        figures["time"] = charts.embed(charts.percentile_lines(
+            [row["day"] for row in over_time],
+            {"p50 of runs": [row["p50_s"] for row in over_time],
+             "p95 of runs": [row["p95_s"] for row in over_time],
+             "mean per occurrence": [row["mean_s"] for row in over_time]},
+            y_title="seconds"))
+    if by_release:
+        figures["release"] = charts.embed(charts.percentile_lines(
+            [row["release"] for row in by_release],
+            {"p50 of runs": [row["p50_s"] for row in by_release],
+             "p95 of runs": [row["p95_s"] for row in by_release]},
+            y_title="seconds", category_axis=True))
+    ctx.update(
+        names=names, name=name, by_episode=by_episode, over_time=over_time,
+        by_release=by_release, charts=figures, keep=[("name", name)] if name else [],
+        episode_rows=[{"code": code, "n": q["n"], "values": [q.get(x) for x in QUARTILES]}
+                      for code, q in by_episode.items()],
+    )
+    return render(request, "metrics/operations.html", ctx)
+
+
+COST_GROUPINGS = {"model": "model", "provider": "provider", "workflow": "workflow"}
+
+
+@dashboard_view
+def costs(request: HttpRequest) -> HttpResponse:
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    by = request.GET.get("by", "model")
+    by = by if by in COST_GROUPINGS else "model"
+    models = dashboard.cost_by_model(project, filters)
+    if _wants_csv(request):
+        return csv_response(
+            "costs-by-model.csv",
+            ["provider", "model", "calls", "errors", "prompt_tokens", "completion_tokens",
+             "total_tokens", "cost_usd", "unpriced_calls", "first_day", "last_day"],
+            ([m["provider"], m["model"], m["calls"], m["errors"], m["prompt_tokens"],
+              m["completion_tokens"], m["tokens"], m["cost"], m["unpriced_calls"],
+              m["first_day"], m["last_day"]] for m in models),
+        )
+    series_rows = dashboard.cost_over_time(project, filters, by)
+    days = sorted({row["day"] for row in series_rows})
+    keys = sorted({row["key"] for row in series_rows})
+    cell = {(row["day"], row["key"]): row["cost"] for row in series_rows}
+    figures = {}
+    if series_rows:
+        figures["time"] = charts.embed(charts.stacked_by_series(
+            [d.isoformat() for d in days],
+            {key: [cell.get((d, key), 0) for d in days] for key in keys},
+            y_title="cost (USD)", money=True, category_axis=False))
+    what_if = _what_if(request, project, filters)
+    if what_if.get("rows"):
+        rows = what_if["rows"]
+        figures["what_if"] = charts.embed(charts.actual_vs_what_if(
+            [r.episode for r in rows], [r.actual_cost_usd for r in rows],
+            [r.what_if_cost_usd for r in rows], model=what_if["model"]))
+    ctx.update(by=by, groupings=list(COST_GROUPINGS), models=models,
+               unpriced=[m for m in models if m["unpriced_calls"]],
+               total_cost=sum((m["cost"] or 0) for m in models),
+               what_if=what_if, charts=figures, keep=[("by", by)])
+    return render(request, "metrics/costs.html", ctx)
+
+
+def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) -> dict:
+    priced = list(
+        ModelPrice.objects.filter(valid_from__lte=timezone.now())
+        .order_by("provider", "model").values_list("provider", "model").distinct()
+    )
+    options = [f"{provider}/{model}" for provider, model in priced]
+    requested = [c.strip() for c in request.GET.get("whatif_episodes", "").split(",")
+                 if c.strip()][:20]
+    episodes = requested or dashboard.recent_episode_codes(project, filters)
+    chosen = request.GET.get("whatif_model", "")
+    result = {"options": options, "episodes": ",".join(episodes), "model": chosen}
+    if chosen and episodes:
+        provider, _, model = chosen.partition("/")
+        try:
+            result["rows"] = what_if_cost(project=project, episodes=episodes,
+                                          provider=provider, model=model)
+        except ModelPrice.DoesNotExist:
+            result["error"] = f"There is no price for {chosen}; add one in the admin."
+    return result

@@ -22,6 +22,7 @@ from perfmon._core import OperationMetrics, monitor_async_performance, monitor_p
 from perfmon._monitor import PerformanceMonitor, get_performance_monitor
 from perfmon._pricing import ModelPrice, estimate_cost, register_model_price
 from perfmon._session import ApiCall, PerformanceMetrics
+from perfmon._summary import from_payload as summary_from_payload
 
 __version__ = "0.1.0"
 
@@ -46,4 +47,5 @@ __all__ = [
     "register_model_price",
     "shutdown",
     "stats",
+    "summary_from_payload",
 ]

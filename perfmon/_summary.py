@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from perfmon import _config
 from perfmon._session import _COUNTER_LABELS
@@ -76,3 +77,56 @@ def render(metrics: PerformanceMetrics) -> str:
     lines += [f"  {warning}" for warning in metrics.bottleneck_warnings] or ["  none"]
     lines += _export_line()
     return "\n".join(lines)
+
+
+def from_payload(payload: dict[str, Any], *, bottleneck_threshold: float | None = None) -> str:
+    """The summary of a schema-v1 payload, as ``get_summary()`` printed it for the session.
+
+    For a session read back from a server (e.g. its export). ``cost_usd`` of a call counts
+    when it is a number; a null cost counts as a call not priced here.
+    """
+    from perfmon._core import OperationMetrics
+    from perfmon._session import DEFAULT_BOTTLENECK_THRESHOLD, PerformanceMetrics
+
+    fields = payload["session"]
+    threshold = bottleneck_threshold
+    if threshold is None:
+        threshold = DEFAULT_BOTTLENECK_THRESHOLD
+    metrics = PerformanceMetrics(fields["id"], _when(fields["started_at"]),
+                                 bottleneck_threshold=threshold)
+    anchor = metrics._anchor
+    if fields.get("ended_at"):
+        metrics.end_ns = anchor.to_ns(_when(fields["ended_at"]))
+        metrics.status = fields.get("status") or "completed"
+    cache = fields.get("cache") or {}
+    metrics.cache_hits, metrics.cache_misses = cache.get("hits", 0), cache.get("misses", 0)
+    metrics._cache_by_name = {
+        name: [counts.get("hits", 0), counts.get("misses", 0)]
+        for name, counts in (cache.get("by_name") or {}).items()
+    }
+    metrics.counters = dict(fields.get("counters") or {})
+
+    calls = payload.get("api_calls") or []
+    metrics.api_calls = len(calls)
+    metrics.api_errors = sum(1 for call in calls if call.get("error"))
+    metrics.total_tokens_used = sum(call.get("total_tokens") or 0 for call in calls)
+    metrics.estimated_api_cost = sum(call["cost_usd"] for call in calls
+                                     if call.get("cost_usd") is not None)
+    metrics.unpriced_api_calls = sum(1 for call in calls if call.get("cost_usd") is None)
+
+    by_id: dict[str, OperationMetrics] = {}
+    for wire in payload.get("operations") or []:
+        op = OperationMetrics(wire["name"])
+        op.start_ns = anchor.to_ns(_when(wire["started_at"]))
+        duration = wire.get("duration_s")
+        op.end_ns = None if duration is None else op.start_ns + round(duration * 1e9)
+        op._owner = metrics
+        by_id[wire["id"]] = op
+    for wire in payload.get("operations") or []:
+        by_id[wire["id"]]._parent = by_id.get(wire.get("parent_id") or "", metrics)
+    metrics._ops = list(by_id.values())
+    return render(metrics)
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)

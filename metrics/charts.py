@@ -1,0 +1,276 @@
+"""Plotly figure builders: data in, figure out.
+
+Nothing here touches the database. Every string that came from a user (operation names,
+episode codes, models, metadata) goes through ``_text`` before it enters a figure: plotly.js
+renders labels and hover text as a small HTML subset, and an escaped ``&lt;script&gt;`` is
+shown as the text ``<script>``. ``embed`` then makes the figure's JSON safe to place inside
+a ``<script type="application/json">`` element.
+"""
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import plotly.graph_objects as go
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = [
+    "#3558d4", "#e07b39", "#2a9d8f", "#b5477b", "#8a6fd1", "#d1a23a", "#4a7f3a", "#7d8597",
+    "#c4320a", "#1b998b",
+]
+OK_COLOUR, FAILED_COLOUR, RUNNING_COLOUR = "#3558d4", "#c4320a", "#98a2b3"
+HOVER_CHARS = 300
+
+_JSON_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def _text(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _layout(fig: go.Figure, *, height: int = 320, y_title: str = "", **extra) -> go.Figure:
+    layout = {
+        "template": "plotly_white",
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 20, "b": 60},
+        "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+        "legend": {"orientation": "h", "y": -0.2},
+        "yaxis": {"title": {"text": y_title}},
+        "hoverlabel": {"align": "left"},
+    }
+    fig.update_layout(**{**layout, **extra})
+    return fig
+
+
+def embed(fig: go.Figure) -> SafeString:
+    """The figure's JSON, with <, > and & escaped so it cannot close its <script>."""
+    return mark_safe(fig.to_json().translate(_JSON_ESCAPES))  # noqa: S308 - escaped above
+
+
+# --- trends across episodes ---------------------------------------------------------------
+
+
+def per_episode_line(
+    codes: Sequence[str], values: Sequence, *, y_title: str, percent: bool = False,
+    money: bool = False,
+) -> go.Figure:
+    fig = go.Figure(
+        go.Scatter(
+            x=[_text(c) for c in codes],
+            y=[_num(v) * 100 if percent and v is not None else _num(v) for v in values],
+            mode="lines+markers",
+            line={"color": PALETTE[0]},
+            hovertemplate="%{x}: %{y:" + (".1f" if percent else ",.4f" if money else ",.2f")
+            + "}" + ("%" if percent else "") + "<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category")
+    if percent:
+        fig.update_yaxes(range=[0, 100], ticksuffix="%")
+    if money:
+        fig.update_yaxes(tickprefix="$")
+    return _layout(fig, y_title=y_title)
+
+
+def stacked_by_series(
+    categories: Sequence, series: Mapping[str, Sequence], *, y_title: str, money: bool = False,
+    category_axis: bool = True,
+) -> go.Figure:
+    """One bar per category, stacked by series (e.g. cost per episode, stacked by model)."""
+    fig = go.Figure()
+    x = [_text(c) if category_axis else c for c in categories]
+    for i, (name, values) in enumerate(series.items()):
+        fig.add_trace(
+            go.Bar(
+                x=x, y=[_num(v) for v in values], name=_text(name),
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate="%{fullData.name}<br>%{x}: "
+                + ("$%{y:,.4f}" if money else "%{y:,.2f}") + "<extra></extra>",
+            )
+        )
+    if category_axis:
+        fig.update_xaxes(type="category")
+    if money:
+        fig.update_yaxes(tickprefix="$")
+    return _layout(fig, y_title=y_title, barmode="stack")
+
+
+def grouped_bars(
+    categories: Sequence[str], series: Mapping[str, Sequence], *, y_title: str,
+    money: bool = False, height: int = 360,
+) -> go.Figure:
+    """Bars side by side: one group per category, one bar per series (e.g. per episode)."""
+    fig = go.Figure()
+    x = [_text(c) for c in categories]
+    for i, (name, values) in enumerate(series.items()):
+        fig.add_trace(
+            go.Bar(
+                x=x, y=[_num(v) for v in values], name=_text(name),
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate="%{fullData.name}<br>%{x}: "
+                + ("$%{y:,.4f}" if money else "%{y:,.2f}") + "<extra></extra>",
+            )
+        )
+    fig.update_xaxes(type="category")
+    if money:
+        fig.update_yaxes(tickprefix="$")
+    return _layout(fig, y_title=y_title, barmode="group", height=height)
+
+
+# --- one episode's runs ---------------------------------------------------------------------
+
+
+def runs_over_time(
+    started: Sequence[datetime], durations: Sequence, costs: Sequence, labels: Sequence[str],
+    statuses: Sequence[str],
+) -> go.Figure:
+    """Each run's duration (left axis) and cost (right axis) by start time."""
+    fig = go.Figure()
+    colours = [FAILED_COLOUR if s == "failed" else RUNNING_COLOUR if s == "running"
+               else OK_COLOUR for s in statuses]
+    text = [_text(label) for label in labels]
+    fig.add_trace(go.Scatter(
+        x=list(started), y=[_num(d) for d in durations], name="duration (s)",
+        mode="lines+markers", marker={"color": colours, "size": 8}, line={"color": OK_COLOUR},
+        text=text, hovertemplate="%{text}<br>%{y:,.2f}s<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=list(started), y=[_num(c) for c in costs], name="cost (USD)", yaxis="y2",
+        mode="lines+markers", line={"color": PALETTE[1], "dash": "dot"},
+        text=text, hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>",
+    ))
+    return _layout(
+        fig, y_title="duration (s)",
+        yaxis2={"title": {"text": "cost (USD)"}, "overlaying": "y", "side": "right",
+                "tickprefix": "$", "rangemode": "tozero"},
+    )
+
+
+def horizontal_bars(labels: Sequence[str], values: Sequence, *, x_title: str) -> go.Figure:
+    fig = go.Figure(go.Bar(
+        y=[_text(label) for label in labels], x=[_num(v) for v in values], orientation="h",
+        marker_color=PALETTE[0], hovertemplate="%{y}: %{x:,.2f}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(title={"text": x_title})
+    return _layout(fig, height=max(220, 28 * len(labels) + 80),
+                   margin={"l": 200, "r": 20, "t": 10, "b": 50})
+
+
+# --- the session waterfall --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaterfallBar:
+    label: str
+    depth: int
+    start_s: float  # from the session's start
+    duration_s: float | None  # None: still running
+    status: str  # "ok", "failed" or "running"
+    detail: str  # hover: metadata and error, already cut to a readable length
+
+
+def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.Figure:
+    """The operation tree on a time axis, one row per operation in tree order.
+
+    Nesting shows as indentation of the row labels; failed operations are red and running
+    ones grey, drawn to the session's elapsed time.
+    """
+    fig = go.Figure()
+    rows = list(range(len(bars)))
+    ticks = [("\u2003" * bar.depth) + ("\u2514 " if bar.depth else "") + _text(bar.label)
+             for bar in bars]
+    for status, colour, legend in (("ok", OK_COLOUR, "succeeded"),
+                                   ("failed", FAILED_COLOUR, "failed"),
+                                   ("running", RUNNING_COLOUR, "running")):
+        chosen = [i for i, bar in enumerate(bars) if bar.status == status]
+        if not chosen:
+            continue
+        widths = [
+            bars[i].duration_s if bars[i].duration_s is not None
+            else max(session_elapsed_s - bars[i].start_s, 0.0)
+            for i in chosen
+        ]
+        fig.add_trace(go.Bar(
+            y=[rows[i] for i in chosen], x=widths, base=[bars[i].start_s for i in chosen],
+            orientation="h", name=legend, marker_color=colour,
+            customdata=[[_text(bars[i].label), bars[i].start_s, _text(bars[i].detail)]
+                        for i in chosen],
+            hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.3f}s, "
+            "takes %{x:,.3f}s<br>%{customdata[2]}<extra></extra>",
+        ))
+    fig.update_yaxes(tickmode="array", tickvals=rows, ticktext=ticks, autorange="reversed",
+                     showgrid=False)
+    fig.update_xaxes(title={"text": "seconds from the session's start"}, rangemode="tozero")
+    return _layout(
+        fig, height=max(240, 18 * len(bars) + 100), barmode="overlay", bargap=0.25,
+        margin={"l": 260, "r": 20, "t": 10, "b": 50}, legend={"orientation": "h", "y": 1.02,
+                                                           "yanchor": "bottom"},
+    )
+
+
+def hover_detail(metadata: Mapping | None, error: str | None) -> str:
+    """Metadata and error of an operation as short hover lines (escaped later)."""
+    parts = []
+    if metadata:
+        parts.append(json.dumps(metadata, ensure_ascii=False, default=str)[:HOVER_CHARS])
+    if error:
+        parts.append("error: " + error[:HOVER_CHARS])
+    return " / ".join(parts)
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+def quartile_boxes(stats: Mapping[str, Mapping[float, float]], *, y_title: str) -> go.Figure:
+    """Box plots from quartiles the database computed; whiskers at the 5th/95th percentile."""
+    codes = list(stats)
+    fig = go.Figure(go.Box(
+        x=[_text(c) for c in codes],
+        q1=[stats[c][0.25] for c in codes], median=[stats[c][0.5] for c in codes],
+        q3=[stats[c][0.75] for c in codes], lowerfence=[stats[c][0.05] for c in codes],
+        upperfence=[stats[c][0.95] for c in codes], marker_color=PALETTE[0],
+        name="duration", hoverinfo="x+y",
+    ))
+    fig.update_xaxes(type="category")
+    return _layout(fig, y_title=y_title, showlegend=False)
+
+
+def percentile_lines(
+    x: Sequence, series: Mapping[str, Sequence], *, y_title: str, category_axis: bool = False,
+) -> go.Figure:
+    fig = go.Figure()
+    xs = [_text(v) for v in x] if category_axis else [_axis_value(v) for v in x]
+    for i, (name, values) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(
+            x=xs, y=[_num(v) for v in values], name=_text(name), mode="lines+markers",
+            line={"color": PALETTE[i % len(PALETTE)]},
+            hovertemplate="%{fullData.name} %{x}: %{y:,.3f}s<extra></extra>",
+        ))
+    if category_axis:
+        fig.update_xaxes(type="category")
+    return _layout(fig, y_title=y_title)
+
+
+def _axis_value(value):
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+# --- costs -----------------------------------------------------------------------------------
+
+
+def actual_vs_what_if(codes: Sequence[str], actual: Sequence, what_if: Sequence,
+                      *, model: str) -> go.Figure:
+    return grouped_bars(
+        codes, {"actual": actual, f"priced as {model}": what_if}, y_title="cost (USD)",
+        money=True,
+    )
