@@ -45,6 +45,7 @@ COMMON = {
     415: Problem,  # a Content-Encoding other than gzip
     422: ValidationProblem,  # the request does not match the schema
     429: Problem,  # over the key's rate limit; see Retry-After
+    503: Problem,  # the database is unavailable for a moment; see Retry-After
 }
 
 

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
@@ -11,8 +12,6 @@ from metrics import analysis, pricing, rollups
 from metrics.models import Session
 
 SWEEP_BATCH = 500
-# Give the after-commit enqueue a head start before the sweep re-enqueues the same session.
-SWEEP_GRACE = timedelta(minutes=2)
 
 
 # OperationalError covers a database restart or a lock timeout, which may well succeed
@@ -50,7 +49,8 @@ def sweep_unanalyzed_sessions() -> int:
     """Enqueue sessions stored while the broker was away (or whose analysis failed)."""
     stale = (
         Session.objects.filter(Q(analyzed_at__isnull=True) | Q(analyzed_at__lt=F("merged_at")))
-        .filter(merged_at__lt=timezone.now() - SWEEP_GRACE)
+        # Give the after-commit enqueue a head start before re-enqueueing the same session.
+        .filter(merged_at__lt=timezone.now() - timedelta(seconds=settings.SWEEP_GRACE_S))
         .order_by("merged_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )

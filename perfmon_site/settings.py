@@ -171,6 +171,8 @@ REGRESSION_FLOOR_USD = env_float("REGRESSION_FLOOR_USD", 0.01)
 REGRESSION_PREVIOUS_SESSIONS = env_int("REGRESSION_PREVIOUS_SESSIONS", 5)
 ROLLUP_REBUILD_INTERVAL_S = env_int("ROLLUP_REBUILD_INTERVAL_S", 24 * 3600)
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 300)
+# The sweep leaves sessions merged this recently to the analysis their ingest enqueued.
+SWEEP_GRACE_S = env_int("SWEEP_GRACE_S", 120)
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")

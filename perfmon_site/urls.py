@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from ninja import NinjaAPI
 
+from ingest import errors
 from ingest.api import router as ingest_router
 from ingest.parser import StrictJsonParser
 
@@ -14,6 +15,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/", ingest_router)
+errors.register(api)
 
 urlpatterns = [
     path("api/v1/", api.urls),

@@ -8,6 +8,7 @@ from django.test import Client
 from ingest.models import ApiKey
 from metrics.models import DEFAULT_PROJECT_SLUG, Project
 from perfmon_site.celery import app as celery_app
+from tests.private_services import cluster, database  # noqa: F401 (fixtures for all tests)
 
 
 class ApiClient:
