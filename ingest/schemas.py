@@ -5,6 +5,7 @@ numbers, timezone-aware times) and open where the client owns the content
 (``metadata`` and ``counters`` keep unknown keys).
 """
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -41,16 +42,38 @@ Seconds = Annotated[float, Field(ge=0, le=10**9)]
 Usd = Annotated[float, Field(ge=0, le=10**9)]
 
 
-def _bounded_mapping(value: dict[str, Any]) -> dict[str, Any]:
-    if len(value) > MAX_METADATA_KEYS:
-        raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
-    for key in value:
-        if len(key) > 200:
+MAX_METADATA_DEPTH = 8
+MAX_OPERATION_METADATA_BYTES = 16 * 1024
+MAX_SESSION_METADATA_BYTES = 64 * 1024
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _bounded_mapping(max_bytes: int):
+    """Free-form metadata, within limits that keep one field from swamping a row."""
+
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_METADATA_KEYS:
+            raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
+        if any(len(key) > 200 for key in value):
             raise ValueError("keys are at most 200 characters")
-    return value
+        if _depth(value) > MAX_METADATA_DEPTH:
+            raise ValueError(f"nested at most {MAX_METADATA_DEPTH} levels deep")
+        if len(json.dumps(value, ensure_ascii=False).encode()) > max_bytes:
+            raise ValueError(f"at most {max_bytes} bytes as JSON")
+        return value
+
+    return AfterValidator(check)
 
 
-Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_mapping)]
+Metadata = Annotated[dict[str, Any], _bounded_mapping(MAX_OPERATION_METADATA_BYTES)]
+SessionMetadata = Annotated[dict[str, Any], _bounded_mapping(MAX_SESSION_METADATA_BYTES)]
 
 
 class WireModel(BaseModel):
@@ -81,7 +104,7 @@ class SessionIn(WireModel):
     cache: CacheCounts | None = None
     counters: dict[Name, Count] | None = Field(default=None, max_length=MAX_METADATA_KEYS)
     tags: list[Name] | None = Field(default=None, max_length=MAX_TAGS)
-    metadata: Metadata | None = None
+    metadata: SessionMetadata | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "SessionIn":

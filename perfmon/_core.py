@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from perfmon._limits import OPERATION_METADATA_BYTES, fit_metadata
+
 if TYPE_CHECKING:
     from perfmon._session import PerformanceMetrics
 
@@ -241,8 +243,7 @@ class OperationMetrics:
 
 
 def _bounded(meta: dict[Any, Any]) -> dict[str, Any]:
-    # The server takes at most 100 metadata keys of at most 200 characters.
-    return {str(k)[:200]: v for k, v in list(meta.items())[:100]}
+    return fit_metadata(meta, OPERATION_METADATA_BYTES)
 
 
 def _extra_of(op: OperationMetrics) -> _Extra:

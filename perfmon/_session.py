@@ -14,6 +14,7 @@ from typing import Any
 
 from perfmon import _analysis, _pricing
 from perfmon._core import Anchor, OperationMetrics, _Extra, current, describe_error
+from perfmon._limits import SESSION_METADATA_BYTES, fit_metadata
 
 log = logging.getLogger("perfmon")
 
@@ -472,7 +473,7 @@ class PerformanceMetrics:
                    "by_name": {_name(k): v for k, v in by_name.items()}},
             counters={_name(k): _count(v) for k, v in _mapping(counters).items()},
             tags=[_name(tag) for tag in self.tags if tag][:_MAX_TAGS],
-            metadata=_mapping(self.metadata),
+            metadata=fit_metadata(self.metadata, SESSION_METADATA_BYTES),
         )
         ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
         return {

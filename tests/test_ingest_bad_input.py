@@ -178,3 +178,37 @@ def test_session_labels_longer_than_their_columns_are_422(api, field, limit):
 
     assert response.status_code == 422
     assert ["body", "payload", "session", field] in locs(response)
+
+
+def test_deeply_nested_metadata_is_422(api):
+    nested: dict = {}
+    inner = nested
+    for _ in range(50):
+        inner["x"] = {}
+        inner = inner["x"]
+    ops = [operation("a", "x", start_s=0, duration_s=1, metadata=nested)]
+
+    response = api.post("/sessions", session_payload(operations=ops))
+
+    assert response.status_code == 422
+    assert "nested at most" in response.content.decode()
+
+
+def test_an_enormous_string_in_metadata_is_422(api):
+    ops = [operation("a", "x", start_s=0, duration_s=1, metadata={"prompt": "y" * 100_000})]
+
+    assert api.post("/sessions", session_payload(operations=ops)).status_code == 422
+
+
+def test_an_enormous_session_id_is_422(api):
+    assert api.post("/sessions", session_payload("s" * 10_000)).status_code == 422
+
+
+@pytest.mark.parametrize("field", ["prompt_tokens", "latency_s", "cost_usd"])
+def test_huge_or_negative_call_figures_are_422(api, field):
+    from tests.factories import api_call
+
+    for bad in (10**40, -1):
+        call = api_call("c1")
+        call[field] = bad
+        assert api.post("/sessions", session_payload(api_calls=[call])).status_code == 422
