@@ -15,8 +15,9 @@ actions write their own entries (metrics.admin_actions).
 
 from functools import partial
 
+from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -102,6 +103,7 @@ class AnnotationInline(admin.TabularInline):
     extra = 1
     fields = ["text", "author", "created_at"]
     readonly_fields = ["author", "created_at"]
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 3})}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("author")
@@ -115,8 +117,9 @@ class AnnotationInline(admin.TabularInline):
                 form = super()._construct_form(i, **form_kwargs)
                 instance = form.instance
                 if instance.pk and not permissions.can_edit_annotation(user, instance):
-                    for field in form.fields.values():
-                        field.disabled = True
+                    for name in ("text", "DELETE"):
+                        if name in form.fields:
+                            form.fields[name].disabled = True
                 return form
 
         return OwnAnnotationsFormSet

@@ -1,5 +1,7 @@
 """Roles: Producers look and annotate, Editors also correct, superusers manage API keys."""
 
+import re
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
@@ -124,13 +126,22 @@ def test_a_producer_edits_their_own_annotation_but_not_someone_elses(producer, s
                                        text="theirs")
     client = logged_in(producer)
 
-    response = client.post(admin_url("session", "change", session.pk), inline_edit(
-        [(mine, "mine, corrected"), (theirs, "overwritten")]))
+    page = client.get(admin_url("session", "change", session.pk)).content.decode()
+    assert re.search(r'<textarea name="annotations-1-text"[^>]* disabled', page)
+    assert not re.search(r'<textarea name="annotations-0-text"[^>]* disabled', page)
+    as_a_browser_sends_it = inline_edit([(mine, "mine, corrected"), (theirs, "")])
+    del as_a_browser_sends_it["annotations-1-text"]  # disabled fields are not submitted
+    tampered = inline_edit([(mine, "mine, corrected twice"), (theirs, "overwritten")])
 
-    assert response.status_code == 302
+    assert client.post(admin_url("session", "change", session.pk),
+                       as_a_browser_sends_it).status_code == 302
+    mine.refresh_from_db()
+    assert mine.text == "mine, corrected"
+    assert client.post(admin_url("session", "change", session.pk),
+                       tampered).status_code == 302
     mine.refresh_from_db()
     theirs.refresh_from_db()
-    assert (mine.text, theirs.text) == ("mine, corrected", "theirs")
+    assert (mine.text, theirs.text) == ("mine, corrected twice", "theirs")
 
 
 def test_a_producer_cannot_change_someone_elses_annotation_in_the_annotation_admin(
