@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from servers import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -25,11 +26,6 @@ REPEATS = 5
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def recreate_database() -> str:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{PG}/{DB_NAME}"
 
 
 def setup_django(database_url: str) -> None:
@@ -180,7 +176,7 @@ def bench_rebuild(database_url: str) -> dict:
 
 
 def main() -> None:
-    database_url = recreate_database()
+    database_url = recreate_database(PG, DB_NAME)
     setup_django(database_url)
     result = bench_analyze_session()
     print(f"(a) analyze_session: {result['analyze_session_s']}s against a floor of "

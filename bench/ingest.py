@@ -14,18 +14,16 @@ import gzip
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
+from servers import ROOT, Gunicorn, create_api_key, manage, recreate_database, server_env
 
-ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 DB_NAME = "perfmon_bench"
@@ -67,54 +65,10 @@ def payload(session_id: str) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def recreate_database() -> str:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{PG}/{DB_NAME}"
 
 
-def server_env(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": REDIS,  # analysis is queued, as in production; no worker runs
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=True, timeout=300)
-    return result.stdout
-
-
-def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "perfmon_site.wsgi", "--workers", "2",
-         "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "120",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("gunicorn did not start")
 
 
 def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
@@ -188,25 +142,30 @@ def copy_rate(database_url: str) -> float:
 
 def stored_operations(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT count(*) FROM metrics_operation").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM metrics_operation o JOIN metrics_session s "
+            "ON s.id = o.session_id WHERE s.external_id LIKE 'bench%'"
+        ).fetchone()[0]
 
 
 def main() -> None:
-    database_url = recreate_database()
-    env = server_env(database_url)
+    database_url = recreate_database(PG, DB_NAME)
+    # Analysis is queued, as in production; no worker runs during the measurement.
+    env = server_env(database_url, CELERY_BROKER_URL=REDIS, INGEST_RATE_LIMIT_PER_MINUTE="0")
     manage(env, "migrate", "-v0")
-    key = manage(env, "create_api_key", "bench").strip().splitlines()[-1]
+    key = create_api_key(env, "bench")
     count = min(MAX_SESSIONS, int(DURATION_S * 40))
     print(f"preparing {count} gzipped sessions of {OPERATIONS} operations...", flush=True)
     bodies = [gzip.compress(json.dumps(payload(f"bench{n}")).encode(), 5) for n in range(count)]
 
-    port = free_port()
-    server = start_gunicorn(env, port)
+    server = Gunicorn(env, workers=2).start()
     try:
-        elapsed, latencies, failures = run_clients(port, key, bodies)
+        # Warm-up, not measured: each worker's first requests import code and connect.
+        warm = [gzip.compress(json.dumps(payload(f"warm{n}")).encode(), 5) for n in range(6)]
+        run_clients(server.port, key, warm)
+        elapsed, latencies, failures = run_clients(server.port, key, bodies)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     subprocess.run([sys.executable, "-m", "celery", "-A", "perfmon_site", "purge", "-f"],
                    cwd=ROOT, env=env, capture_output=True, timeout=60)
 

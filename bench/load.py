@@ -10,9 +10,8 @@ import json
 import os
 import sys
 
-import psycopg
 from loadgen import run_load, verify_stored
-from servers import Gunicorn, create_api_key, manage, server_env
+from servers import Gunicorn, create_api_key, manage, recreate_database, server_env
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = "perfmon_bench_load"
@@ -22,15 +21,10 @@ TIME_LIMIT_S = float(os.environ.get("BENCH_TIME_LIMIT_S", "360"))
 OPERATIONS, API_CALLS = 20, 5
 
 
-def recreate_database() -> str:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{PG}/{DB_NAME}"
 
 
 def main() -> int:
-    database_url = recreate_database()
+    database_url = recreate_database(PG, DB_NAME)
     # Analysis would run eagerly inside the requests without a broker; production queues
     # it, so the benchmark measures ingest with a broker URL nobody consumes from.
     env = server_env(database_url, CELERY_BROKER_URL=os.environ.get(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -38,6 +39,16 @@ def wait_for_port(port: int, *, timeout_s: float = 30.0, process=None) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout_s}s")
 
 
+def recreate_database(server_url: str, name: str) -> str:
+    """Drop and create database ``name`` on the PostgreSQL at ``server_url``; its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server_url}/{name}"
+
+
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     """Environment of a production-like perfmon process on loopback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERFMON_")}
@@ -45,7 +56,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env.update(
         DATABASE_URL=database_url,
         DEBUG="0",
-        SECRET_KEY="loopback-only-" + "x" * 50,
+        SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="0",
         LOG_LEVEL="WARNING",
