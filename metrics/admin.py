@@ -28,8 +28,16 @@ from metrics import admin_config, admin_rows, permissions
 from metrics.admin_actions import SESSION_ACTIONS
 from metrics.admin_forms import SessionAdminForm
 from metrics.links import session_url
-from metrics.models import Annotation, BudgetCheck, Episode, Project, Session
-from metrics.tasks import analyze_session
+from metrics.models import (
+    Annotation,
+    ApiCall,
+    BudgetCheck,
+    Episode,
+    Operation,
+    Project,
+    Session,
+)
+from metrics.tasks import analyze_session, rebuild_rollups
 
 __all__ = ["admin_config", "admin_rows"]  # imported to register their admins
 
@@ -215,6 +223,27 @@ class SessionAdmin(admin.ModelAdmin):
     def view_on_site(self, obj):
         return session_url(obj)
 
+    def get_deleted_objects(self, objs, request):
+        # Django's default lists every related row (tens of thousands of operations) and
+        # asks for delete permission on each model, which nobody has on measurements:
+        # a session's rows go with it, so count them instead.
+        sessions = list(objs)
+        pks = [s.pk for s in sessions]
+        counts = {
+            model._meta.verbose_name_plural: model.objects.filter(session_id__in=pks).count()
+            for model in (Operation, ApiCall, Annotation)
+        }
+        listed = [f"Session: {s.external_id}" for s in sessions]
+        return listed, {Session._meta.verbose_name_plural: len(sessions), **counts}, set(), []
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        _rebuild_rollups_after_commit()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        _rebuild_rollups_after_commit()
+
     # --- columns and read-only fields ---------------------------------------------------
 
     @admin.display(description="cache hit rate", ordering="cache_hit_rate")
@@ -389,6 +418,12 @@ class EpisodeAdmin(admin.ModelAdmin):
               workflow, status, started, "-" if duration is None else f"{duration:.1f}", cost)
              for pk, external_id, workflow, status, started, duration, cost in rows],
         ), changelist_link("session", "All sessions of this episode", episode__id__exact=obj.pk))
+
+
+def _rebuild_rollups_after_commit() -> None:
+    # A deleted session's lines are gone, so its share cannot be subtracted row by row;
+    # rebuild the rollups from the lines that remain.
+    transaction.on_commit(rebuild_rollups.delay, robust=True)
 
 
 def _reanalyze(session_pks: list[int]) -> None:

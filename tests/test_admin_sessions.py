@@ -6,8 +6,8 @@ from django.contrib.contenttypes.models import ContentType
 
 from metrics.admin import SessionAdmin
 from metrics.models import Annotation, Budget, Episode, EpisodeCost, Session
-from tests.admin_helpers import admin_url, logged_in, person, store
-from tests.factories import api_call, operation, script_payload, session_payload
+from tests.admin_helpers import admin_url, logged_in, person, run_action, store
+from tests.factories import api_call, big_payload, operation, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -199,3 +199,40 @@ NO_ANNOTATIONS = {
     "annotations-MIN_NUM_FORMS": "0",
     "annotations-MAX_NUM_FORMS": "1000",
 }
+
+
+def test_a_superuser_deletes_a_big_session_from_a_short_summary_and_rollups_follow(
+        project, django_capture_on_commit_callbacks):
+    big = store(project, big_payload("big", operations=3_000, api_calls=20))
+    store(project, script_payload("kept", episode="ep002"))
+    root = logged_in(person("root", superuser=True))
+    url = admin_url("session", "delete", big.pk)
+
+    summary = root.get(url)
+    assert summary.status_code == 200
+    assert len(summary.content) < 50_000  # counts, not 3,000 operation lines
+    assert dict(summary.context["model_count"])["operations"] == 3_000
+    with django_capture_on_commit_callbacks(execute=True):
+        assert root.post(url, {"post": "yes"}).status_code == 302
+
+    assert list(Session.objects.values_list("external_id", flat=True)) == ["kept"]
+    assert set(EpisodeCost.objects.values_list("episode", flat=True)) == {"ep002"}
+
+
+def test_an_editor_may_not_delete_sessions(editor, project):
+    session = store(project, script_payload("s1"))
+
+    assert editor.post(admin_url("session", "delete", session.pk), {"post": "yes"}
+                       ).status_code == 403
+    assert Session.objects.exists()
+
+
+def test_a_superuser_deletes_selected_sessions_with_the_action(project):
+    sessions = [store(project, script_payload(f"s{n}")) for n in range(3)]
+    root = logged_in(person("root", superuser=True))
+
+    assert run_action(root, "delete_selected", sessions[:2]).status_code == 200  # confirm
+    response = run_action(root, "delete_selected", sessions[:2], post="yes")
+
+    assert response.status_code == 302
+    assert list(Session.objects.values_list("external_id", flat=True)) == ["s2"]
