@@ -15,9 +15,8 @@ actions write their own entries (metrics.admin_actions).
 
 from functools import partial
 
-from django import forms
 from django.contrib import admin
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -26,7 +25,7 @@ from django.utils.http import urlencode
 
 from metrics import admin_config, admin_rows, permissions
 from metrics.admin_actions import SESSION_ACTIONS
-from metrics.admin_forms import SessionAdminForm
+from metrics.admin_forms import AnnotationAdminForm, SessionAdminForm
 from metrics.links import session_url
 from metrics.models import (
     Annotation,
@@ -111,7 +110,7 @@ class AnnotationInline(admin.TabularInline):
     extra = 1
     fields = ["text", "author", "created_at"]
     readonly_fields = ["author", "created_at"]
-    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 3})}}
+    form = AnnotationAdminForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("author")
@@ -320,8 +319,9 @@ class AnnotationAdmin(admin.ModelAdmin):
     """All notes in one list; authors change their own, editors change and delete any."""
 
     list_display = ["short_text", "session", "author", "created_at"]
+    form = AnnotationAdminForm
     list_select_related = ["session", "author"]
-    list_filter = ["created_at"]
+    list_filter = ["author"]
     search_fields = ["text", "session__external_id"]
     raw_id_fields = ["session"]
     fields = ["session", "text", "author", "created_at"]

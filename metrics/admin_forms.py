@@ -5,7 +5,8 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import RegexValidator
 
-from metrics.models import Budget, Episode, ModelPrice, Session
+from metrics.forms import MAX_ANNOTATION_CHARS
+from metrics.models import Annotation, Budget, Episode, ModelPrice, Session
 
 # The wire format's rules (ingest.schemas), so that whatever an editor sets still exports
 # as a payload the ingest API takes back.
@@ -56,6 +57,19 @@ class SessionAdminForm(forms.ModelForm):
             self.fields["episode"].help_text = (
                 "Changing it re-runs the analysis, so the episode rollups follow."
             )
+
+
+class AnnotationAdminForm(forms.ModelForm):
+    """The same limit as the dashboard's annotation form."""
+
+    text = forms.CharField(
+        max_length=MAX_ANNOTATION_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_ANNOTATION_CHARS}),
+    )
+
+    class Meta:
+        model = Annotation
+        fields = ["session", "text"]
 
 
 class MoveToEpisodeForm(forms.Form):

@@ -236,3 +236,15 @@ def test_a_superuser_deletes_selected_sessions_with_the_action(project):
 
     assert response.status_code == 302
     assert list(Session.objects.values_list("external_id", flat=True)) == ["s2"]
+
+
+def test_annotations_keep_the_dashboards_length_limit(editor, project):
+    session = store(project, script_payload("s1"))
+
+    response = editor.post(admin_url("session", "change", session.pk), {
+        "episode": session.episode_id, "tags": "pilot", **NO_ANNOTATIONS,
+        "annotations-TOTAL_FORMS": "1", "annotations-0-text": "x" * 5001,
+    })
+
+    assert response.status_code == 200
+    assert not Annotation.objects.exists()
