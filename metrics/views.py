@@ -214,13 +214,16 @@ def compare(request: HttpRequest) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
     codes = _requested_codes(request)
+    if request.GET.get("order") == "code":  # ticked in the table: compare in code order
+        codes.sort()
     too_many = len(codes) > MAX_COMPARED
     codes = codes[:MAX_COMPARED]
     comparison = dashboard.compare_episodes(
         project, filters, codes, baseline=request.GET.get("baseline", "")
     )
     present = comparison.codes
-    ordered = [comparison.reference] + [c for c in present if c != comparison.reference]
+    ordered = [comparison.reference] + [c for c in present if c != comparison.reference] \
+        if present else []
     others = ordered[1:]
     deltas = dashboard.deltas(comparison, others)
     if _wants_csv(request):

@@ -1,0 +1,264 @@
+"""Dashboard page times on PostgreSQL at two scales: 100,000 and 1,000,000 operations.
+
+Builds data through the ingest service (``ingest.services.store_payload``, then
+``metrics.analysis.analyze_session``) in a scratch database: first 1,000 sessions of 100
+operations in 100 episodes, times every page, then grows the same project tenfold (10,000
+sessions, 1,000 episodes) and times every page again. Sessions lie in the last 30 days at
+both scales, so the default period of every page holds ten times more at the larger one.
+
+Each page is requested with Django's test client as a logged-in producer, with DEBUG off;
+the figure is the median server response time of REPEATS requests after a warm-up.
+Prints one JSON object on its last line: per page the medians (ms) at both scales and the
+growth ratio, and whether the targets (under 300 ms at the larger scale, growth under 2x)
+are met. Needs PostgreSQL on loopback (BENCH_PG).
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = "perfmon_bench_dashboard"
+SMALL_SESSIONS = int(os.environ.get("BENCH_SMALL_SESSIONS", "1000"))
+RUNS_PER_EPISODE = 10
+SCALE = 10
+REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
+WARMUP = 3
+PERIOD = timedelta(days=30)
+TARGET_MS, TARGET_GROWTH = 300.0, 2.0
+MODELS = (("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-haiku-4-5"),
+          ("house", "in-house-llm"))  # the last one has no price: unpriced calls
+RELEASES = ("generator 1.4.0", "generator 1.4.1", "generator 1.5.0", "generator 1.6.0")
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def recreate_database() -> str:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    return f"{PG}/{DB_NAME}"
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.pop("CELERY_BROKER_URL", None)
+    # Production-like: DEBUG off (no query log, cached templates), plain HTTP test client.
+    os.environ.update(DEBUG="0", SECRET_KEY="bench-only-" + "x" * 40, ALLOWED_HOSTS="testserver",
+                      SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0",
+                      LOG_LEVEL="WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perfmon_site.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def session_payload(session_id: str, episode: str, started: datetime, n: int,
+                    status: str = "completed") -> dict:
+    """100 operations: a root and 9 scenes of scene, 6 dialogue lines, 2 jokes, 2 lookups."""
+
+    def at(seconds: float) -> str:
+        return (started + timedelta(seconds=seconds)).isoformat()
+
+    slow = 1.0 + (n % 7) * 0.1  # runs differ, so percentiles and box plots have a spread
+    scene_s = 10.0 * slow
+    total = 9 * (scene_s + 0.5) + 1.0
+    running = status == "running"
+    ops = [{"id": "root", "name": "generate_full_script", "started_at": at(0),
+            "ended_at": None if running else at(total), "duration_s": None if running else total,
+            "success": None if running else True, "metadata": {"scenes": 9}}]
+    calls = []
+    for s in range(9):
+        start = 1.0 + s * (scene_s + 0.5)
+        sid = f"s{s}"
+        ops.append({"id": sid, "parent_id": "root", "name": "scene_generation",
+                    "started_at": at(start), "ended_at": at(start + scene_s),
+                    "duration_s": scene_s, "success": (n + s) % 41 != 0,
+                    "metadata": {"scene": s + 1}, "cache_hits": 2, "cache_misses": 1})
+        children = [("dialogue_writing", 0.9 * slow)] * 6 + [("joke_analysis", 0.5 * slow)] * 2 \
+            + [("embedding_lookup", 0.1)] * 2
+        offset = start + 0.2
+        for c, (name, seconds) in enumerate(children):
+            ops.append({"id": f"{sid}-{c}", "parent_id": sid, "name": name,
+                        "started_at": at(offset), "ended_at": at(offset + seconds),
+                        "duration_s": seconds, "success": True, "metadata": {"i": c}})
+            offset += seconds
+        for c in range(2):
+            provider, model = MODELS[(n + s + c) % (len(MODELS) if s == 8 else 3)]
+            calls.append({
+                "id": f"{sid}-c{c}", "operation_id": f"{sid}-{c}", "provider": provider,
+                "model": model, "at": at(start + 0.3 + c), "latency_s": 0.8,
+                "prompt_tokens": 900, "completion_tokens": 160, "cached_tokens": 200 * c,
+                "total_tokens": 1060, "cost_usd": None, "error": (n + s + c) % 53 == 0,
+            })
+    return {
+        "schema_version": 1,
+        "session": {
+            "id": session_id, "episode": episode,
+            "workflow": "script_generation" if n % 5 else "rewrite_pass",
+            "release": RELEASES[min(len(RELEASES) - 1, int((NOW - started) < PERIOD / 2) * 2
+                                    + n % 2)],
+            "environment": "production" if n % 10 else "staging", "host": f"render-0{n % 3}",
+            "status": status, "started_at": started.isoformat(),
+            "ended_at": None if running else at(total),
+            "cache": {"hits": 20 + n % 10, "misses": 10,
+                      "by_name": {"llm": {"hits": 14, "misses": 6}}},
+            "counters": {"scenes_generated": 9, "dialogue_lines_generated": 54},
+            "tags": ["pilot"] if n % 3 == 0 else ["season2"],
+            "metadata": {"bench": True},
+        },
+        "operations": ops,
+        "api_calls": calls,
+    }
+
+
+def build(first_episode: int, episodes: int, *, label: str) -> None:
+    """``episodes`` episodes of RUNS_PER_EPISODE runs, spread over the last 30 days."""
+    from ingest.schemas import SessionPayload
+    from ingest.services import store_payload
+    from metrics import analysis
+    from metrics.models import Project
+
+    project = Project.objects.get(slug="default")
+    total = episodes * RUNS_PER_EPISODE
+    began = time.perf_counter()
+    n = 0
+    for e in range(first_episode, first_episode + episodes):
+        # episodes in time order across the period, each run a little after the last
+        base = NOW - PERIOD + PERIOD * ((e - first_episode) + 0.5) / episodes
+        for r in range(RUNS_PER_EPISODE):
+            started = base + timedelta(minutes=7 * r) - timedelta(hours=2)
+            payload = session_payload(f"ep{e:04}_run{r}", f"ep{e:04}", started, e * 13 + r)
+            session = store_payload(project, SessionPayload.model_validate(payload)).session
+            analysis.analyze_session(session)
+            n += 1
+            if n % 500 == 0:
+                rate = n / (time.perf_counter() - began)
+                print(f"  {label}: {n}/{total} sessions ({rate:.0f}/s)", flush=True)
+
+
+def add_running(tag: str) -> None:
+    from ingest.schemas import SessionPayload
+    from ingest.services import store_payload
+    from metrics.models import Project
+
+    project = Project.objects.get(slug="default")
+    for i in range(3):
+        payload = session_payload(f"live_{tag}_{i}", "ep0000", NOW - timedelta(minutes=i),
+                                  i, status="running")
+        payload["operations"] = payload["operations"][:40]
+        payload["api_calls"] = payload["api_calls"][:6]
+        store_payload(project, SessionPayload.model_validate(payload))
+
+
+def vacuum() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def pages() -> dict[str, str]:
+    from metrics.models import Episode, Session
+
+    latest = list(Episode.objects.order_by("-code").values_list("code", flat=True)[:4])
+    session = Session.objects.filter(status="completed").order_by("-started_at").first()
+    return {
+        "overview": "/",
+        "overview_filtered": "/?environment=production&tag=pilot",
+        "episodes": "/episodes/",
+        "episodes_by_cost": "/episodes/?sort=-cost_per_run",
+        "compare": "/episodes/compare/?episodes=" + ",".join(reversed(latest)),
+        "episode": f"/episodes/{latest[0]}/",
+        "session": f"/sessions/{session.external_id}/",
+        "operations": "/operations/?name=scene_generation",
+        "costs": "/costs/?whatif_model=openai/gpt-4o-mini",
+        "costs_filtered": "/costs/?release=generator+1.6.0&by=workflow",
+    }
+
+
+def time_pages(client, urls: dict[str, str]) -> dict[str, float]:
+    result = {}
+    for name, url in urls.items():
+        times = []
+        for i in range(WARMUP + REPEATS):
+            began = time.perf_counter()
+            response = client.get(url)
+            elapsed = time.perf_counter() - began
+            assert response.status_code == 200, (url, response.status_code)
+            if i >= WARMUP:
+                times.append(elapsed * 1000)
+        result[name] = round(statistics.median(times), 1)
+        print(f"  {name:<18} {result[name]:8.1f} ms  {url}", flush=True)
+    return result
+
+
+def logged_in_client():
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user("bench-producer", password="bench-password-1")
+    user.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label="metrics", codename__in=["view_session", "add_annotation"]))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def counts() -> dict[str, int]:
+    from metrics.models import Episode, Operation, Session
+
+    return {"sessions": Session.objects.count(), "episodes": Episode.objects.count(),
+            "operations": Operation.objects.count()}
+
+
+def main() -> None:
+    setup_django(recreate_database())
+    client = logged_in_client()
+    small_episodes = SMALL_SESSIONS // RUNS_PER_EPISODE
+    results = {}
+
+    print(f"building the small scale: {SMALL_SESSIONS} sessions", flush=True)
+    build(0, small_episodes, label="small")
+    add_running("small")
+    vacuum()
+    results["small"] = {**counts(), "pages_ms": None}
+    print(f"small: {results['small']}", flush=True)
+    urls = pages()
+    results["small"]["pages_ms"] = time_pages(client, urls)
+
+    print(f"building the large scale: {SMALL_SESSIONS * SCALE} sessions", flush=True)
+    build(small_episodes, small_episodes * (SCALE - 1), label="large")
+    vacuum()
+    results["large"] = {**counts(), "pages_ms": None}
+    print(f"large: {results['large']}", flush=True)
+    urls = pages()
+    results["large"]["pages_ms"] = time_pages(client, urls)
+
+    small, large = results["small"]["pages_ms"], results["large"]["pages_ms"]
+    growth = {name: round(large[name] / small[name], 2) for name in small}
+    summary = {
+        "scales": {k: {f: v[f] for f in ("sessions", "episodes", "operations")}
+                   for k, v in results.items()},
+        "median_ms_small": small,
+        "median_ms_large": large,
+        "growth": growth,
+        "targets": {"max_ms_large": TARGET_MS, "max_growth": TARGET_GROWTH},
+        "targets_met": all(v < TARGET_MS for v in large.values())
+        and all(g < TARGET_GROWTH for g in growth.values()),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""perfmon.summary_from_payload: the SDK's summary, rebuilt from a payload, and on the page."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+import perfmon
+from metrics.summary import session_summary
+from tests.dashboard_world import run_payload, send, user_with
+from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.test_sdk_summary import episode_session
+
+
+def test_a_payload_gives_back_the_summary_the_session_printed():
+    session = episode_session()
+    for i in range(3):
+        session.record_api_call(tokens_used=100, cost=None if i == 0 else 0.01, error=i == 2)
+
+    assert perfmon.summary_from_payload(session.to_dict()) == session.get_summary()
+
+
+def test_a_running_payload_says_so():
+    payload = perfmon.PerformanceMetrics("ep009").to_dict()
+
+    summary = perfmon.summary_from_payload(payload)
+
+    assert summary.splitlines()[2].endswith("(running)")
+
+
+@pytest.mark.django_db
+def test_the_session_page_shows_the_summary_with_server_prices(client, api):
+    stored = send(api, run_payload("s1", episode="ep001", started_at=datetime.now(UTC)))
+    client.force_login(user_with("view_session"))
+
+    summary = session_summary(stored)
+    page = client.get("/sessions/s1/").content.decode()
+    text = client.get("/sessions/s1/summary.txt")
+
+    assert summary.startswith("Performance Summary (Session: s1)")
+    assert f"Est. Cost: ${stored.cost_usd:.4f}" in summary
+    assert "not priced here" not in summary
+    assert "scene_generation: " in summary
+    assert summary.splitlines()[0] in page
+    assert text["Content-Type"].startswith("text/plain")
+    assert text.content.decode() == summary
