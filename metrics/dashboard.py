@@ -29,6 +29,8 @@ from metrics.models import (
     BudgetCheck,
     CostLine,
     DailyCost,
+    DailyOperation,
+    Episode,
     Operation,
     OperationStat,
     Project,
@@ -372,30 +374,45 @@ def self_time_per_run(runs: QuerySet, *, limit: int = COMPARE_NAMES) -> list[dic
 
 
 def operation_names(project: Project, filters: DashboardFilters, *, limit: int = 200) -> list:
+    """Operation names by self time in the period, from the daily rollup when it can say."""
+    if filters.session_only:
+        source = filters.apply(OperationStat.objects.filter(session__project=project),
+                               "session__")
+    else:
+        source = _daily(DailyOperation.objects.filter(project=project), filters)
     return list(
-        filters.apply(OperationStat.objects.filter(session__project=project), "session__")
-        .values("name")
-        .annotate(self_s=Sum("self_time_s"))
-        .order_by("-self_s", "name")
-        .values_list("name", flat=True)[:limit]
+        source.values("name").annotate(self_s=Sum("self_time_s"))
+        .order_by("-self_s", "name").values_list("name", flat=True)[:limit]
     )
+
+
+def _daily(rollup: QuerySet, filters: DashboardFilters) -> QuerySet:
+    """A by-day rollup cut to the period and workflow (the filters it has columns for)."""
+    if filters.since is not None:
+        rollup = rollup.filter(day__gte=filters.since.date())
+    if filters.workflow:
+        rollup = rollup.filter(workflow=filters.workflow)
+    return rollup
+
+
+# Enough recent sessions to find the latest episodes among them however many runs each has.
+RECENT_SESSIONS_SCANNED = 500
+
+
+def latest_episode_ids(project: Project, filters: DashboardFilters, *, limit: int) -> list[int]:
+    """The episodes of the most recent runs, latest first: one indexed, limited query."""
+    recent = (
+        filters.sessions(project).filter(episode__isnull=False)
+        .order_by("-started_at", "-pk").values_list("episode_id", flat=True)
+    )
+    return list(dict.fromkeys(recent[:RECENT_SESSIONS_SCANNED]))[:limit]
 
 
 def operation_by_episode(
     project: Project, filters: DashboardFilters, name: str
-) -> dict[str, dict[float, float]]:
-    """Duration quartiles of each occurrence of ``name``, for its latest episodes."""
-    stats = filters.apply(
-        OperationStat.objects.filter(session__project=project, name=name,
-                                     session__episode__isnull=False),
-        "session__",
-    )
-    episodes = list(
-        stats.values("session__episode_id")
-        .annotate(last=Max("session__started_at"))
-        .order_by("-last", "-session__episode_id")
-        .values_list("session__episode_id", flat=True)[:BOX_EPISODES]
-    )
+) -> dict[str, dict]:
+    """Duration quartiles (and "n") of each occurrence of ``name`` in the latest episodes."""
+    episodes = latest_episode_ids(project, filters, limit=BOX_EPISODES)
     if not episodes:
         return {}
     occurrences = filters.apply(
@@ -406,13 +423,7 @@ def operation_by_episode(
     quartiles = grouped_quantiles(
         occurrences, group="session__episode__code", value="duration_s", quantiles=QUARTILES
     )
-    counts = dict(
-        occurrences.filter(duration_s__isnull=False).values("session__episode__code")
-        .annotate(n=Count("pk")).order_by().values_list("session__episode__code", "n")
-    )
-    # oldest first, matching the episodes' order on the other charts
-    ordered = sorted(quartiles, key=lambda code: code)
-    return {code: {**quartiles[code], "n": counts.get(code, 0)} for code in ordered}
+    return {code: quartiles[code] for code in sorted(quartiles)}
 
 
 def _per_run_means(project: Project, filters: DashboardFilters, name: str) -> QuerySet:
@@ -427,13 +438,17 @@ def operation_over_time(project: Project, filters: DashboardFilters, name: str) 
     stats = _per_run_means(project, filters, name)
     day = TruncDate("session__started_at")
     quantiles = grouped_quantiles(stats, group=day, value="mean_s", quantiles=(0.5, 0.95))
-    sums = stats.annotate(day=day).values("day").annotate(
-        total=Sum("total_duration_s"), occurrences=Sum("occurrences"), runs=Count("pk")
-    ).order_by("day")
+    if filters.session_only:
+        sums = stats.annotate(day=day).values("day")
+    else:
+        sums = _daily(DailyOperation.objects.filter(project=project, name=name), filters) \
+            .values("day")
+    sums = sums.annotate(total=Sum("total_duration_s"), occurrences=Sum("occurrences")) \
+        .order_by("day")
     return [
         {
             "day": row["day"],
-            "runs": row["runs"],
+            "runs": quantiles.get(row["day"], {}).get("n", 0),
             "occurrences": row["occurrences"],
             "mean_s": row["total"] / row["occurrences"] if row["occurrences"] else None,
             "p50_s": quantiles.get(row["day"], {}).get(0.5),
@@ -444,27 +459,17 @@ def operation_over_time(project: Project, filters: DashboardFilters, name: str) 
 
 
 def operation_by_release(project: Project, filters: DashboardFilters, name: str) -> list[dict]:
+    """p50 and p95 of the per-run mean duration for the latest releases, oldest first."""
     stats = _per_run_means(project, filters, name).exclude(session__release="")
-    releases = list(
-        stats.values("session__release")
-        .annotate(last=Max("session__started_at"), runs=Count("pk"))
-        .order_by("-last")[:TOP_RELEASES]
-    )
-    if not releases:
-        return []
-    wanted = [r["session__release"] for r in releases]
     quantiles = grouped_quantiles(
-        stats.filter(session__release__in=wanted), group="session__release",
-        value="mean_s", quantiles=(0.5, 0.95),
+        stats, group="session__release", value="mean_s", quantiles=(0.5, 0.95),
+        extra={"last": Max("session__started_at")},
     )
+    latest = sorted(quantiles, key=lambda release: quantiles[release]["last"])[-TOP_RELEASES:]
     return [
-        {
-            "release": r["session__release"],
-            "runs": r["runs"],
-            "p50_s": quantiles.get(r["session__release"], {}).get(0.5),
-            "p95_s": quantiles.get(r["session__release"], {}).get(0.95),
-        }
-        for r in reversed(releases)
+        {"release": release, "runs": quantiles[release]["n"],
+         "p50_s": quantiles[release].get(0.5), "p95_s": quantiles[release].get(0.95)}
+        for release in latest
     ]
 
 
@@ -482,11 +487,7 @@ def cost_over_time(project: Project, filters: DashboardFilters, by: str) -> list
         fields = {k: F(f"session__{k}") if k == "workflow" else F(k) for k in keys}
         rows = source.values("day", **{f"k_{k}": v for k, v in fields.items()})
     else:
-        source = DailyCost.objects.filter(project=project)
-        if filters.since is not None:
-            source = source.filter(day__gte=filters.since.date())
-        if filters.workflow:
-            source = source.filter(workflow=filters.workflow)
+        source = _daily(DailyCost.objects.filter(project=project), filters)
         rows = source.values("day", **{f"k_{k}": F(k) for k in keys})
     rows = rows.annotate(cost=Sum("cost_usd")).order_by("day")
     result = []
@@ -510,14 +511,13 @@ def cost_by_model(project: Project, filters: DashboardFilters) -> list[dict]:
     if filters.session_only:
         source = filters.apply(CostLine.objects.filter(session__project=project), "session__")
     else:
-        source = DailyCost.objects.filter(project=project)
-        if filters.since is not None:
-            source = source.filter(day__gte=filters.since.date())
-        if filters.workflow:
-            source = source.filter(workflow=filters.workflow)
+        source = _daily(DailyCost.objects.filter(project=project), filters)
     rows = source.values("provider", "model").annotate(**sums).order_by("-cost", "model")
     return [{**row, "label": model_label(row["provider"], row["model"])} for row in rows]
 
 
 def recent_episode_codes(project: Project, filters: DashboardFilters, *, limit: int = 5):
-    return [row["code"] for row in episode_trends(project, filters)[-limit:]]
+    """Codes of the latest episodes, oldest first (the what-if default)."""
+    ids = latest_episode_ids(project, filters, limit=limit)
+    codes = dict(Episode.objects.filter(pk__in=ids).values_list("pk", "code"))
+    return [codes[pk] for pk in reversed(ids)]

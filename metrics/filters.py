@@ -117,12 +117,17 @@ def query_string(project: Project, filters: DashboardFilters, **extra) -> str:
 
 
 def choices(project: Project) -> dict[str, list[str]]:
-    """Distinct workflows, environments and releases of the project, for the drop-downs."""
-    sessions = Session.objects.filter(project=project).order_by()
-    result = {}
-    for name in ("workflow", "environment", "release"):
-        values = (
-            sessions.exclude(**{name: ""}).values_list(name, flat=True).distinct().order_by(name)
-        )
-        result[name] = list(values[:MAX_CHOICES])
-    return result
+    """Distinct workflows, environments and releases of the project, for the drop-downs.
+
+    One query over the distinct combinations, which are few however many sessions share them.
+    """
+    combos = (
+        Session.objects.filter(project=project)
+        .values_list("workflow", "environment", "release").distinct().order_by()
+    )
+    found: dict[str, set[str]] = {"workflow": set(), "environment": set(), "release": set()}
+    for combo in combos[: MAX_CHOICES * 10]:
+        for name, value in zip(found, combo, strict=True):
+            if value:
+                found[name].add(value)
+    return {name: sorted(values)[:MAX_CHOICES] for name, values in found.items()}

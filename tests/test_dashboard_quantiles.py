@@ -4,7 +4,7 @@ import math
 import random
 
 import pytest
-from django.db.models import Value
+from django.db.models import Max, Value
 from django.db.models.functions import StrIndex, Substr
 
 from metrics.models import OperationStat, Session
@@ -35,8 +35,8 @@ def test_each_group_gets_the_nearest_rank_percentiles(api):
                                value="self_time_s", quantiles=(0.05, 0.5, 0.95))
 
     for name, values in groups.items():
-        assert result[name] == {q: pytest.approx(nearest_rank(values, q))
-                                for q in (0.05, 0.5, 0.95)}
+        assert result[name] == {"n": len(values), **{
+            q: pytest.approx(nearest_rank(values, q)) for q in (0.05, 0.5, 0.95)}}
 
 
 def test_nulls_are_left_out_and_an_empty_set_gives_nothing(api):
@@ -46,9 +46,21 @@ def test_nulls_are_left_out_and_an_empty_set_gives_nothing(api):
     result = grouped_quantiles(Session.objects.all(), group="workflow", value="duration_s",
                                quantiles=(0.5,))
 
-    assert result == {"script_generation": {0.5: 12.0}}
+    assert result == {"script_generation": {0.5: 12.0, "n": 1}}
     assert grouped_quantiles(Session.objects.none(), group="workflow", value="duration_s",
                              quantiles=(0.5,)) == {}
+
+
+def test_extra_aggregates_come_back_per_group(api):
+    for n, duration in enumerate((10.0, 20.0, 30.0)):
+        api.post("/sessions", session_payload(f"s{n}", duration_s=duration,
+                                              release=f"r{n % 2}"))
+
+    result = grouped_quantiles(Session.objects.all(), group="release", value="duration_s",
+                               quantiles=(0.5,), extra={"longest": Max("duration_s")})
+
+    assert result == {"r0": {0.5: 10.0, "n": 2, "longest": 30.0},
+                      "r1": {0.5: 20.0, "n": 1, "longest": 20.0}}
 
 
 def test_median_of_a_short_list():
