@@ -90,10 +90,13 @@ def _merge_session_fields(session: Session, incoming: SessionIn) -> None:
         session.save(update_fields=["merged_at"])
         return
     fields = _session_fields(session.project, incoming)
+    for corrected in session.edited_fields:  # an editor's correction outranks a resend
+        fields.pop(corrected, None)
     # Keys the client stopped sending (or an editor added) survive a merge.
     fields["counters"] = {**session.counters, **fields.get("counters", {})}
     fields["metadata"] = {**session.metadata, **fields.get("metadata", {})}
-    fields["tags"] = list(dict.fromkeys([*session.tags, *fields.get("tags", [])]))
+    if "tags" not in session.edited_fields:
+        fields["tags"] = list(dict.fromkeys([*session.tags, *fields.get("tags", [])]))
     for name, value in fields.items():
         setattr(session, name, value)
     session.save()

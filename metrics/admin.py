@@ -207,7 +207,7 @@ class SessionAdmin(admin.ModelAdmin):
         # overwritten with the values this form loaded.
         changed = [f for f in form.changed_data if f in SESSION_EDITABLE]
         if changed:
-            obj.save(update_fields=changed)
+            obj.save(update_fields=[*changed, *obj.mark_edited(*changed)])
         if "episode" in changed:  # analysis moves the session's figures between episodes
             transaction.on_commit(partial(analyze_session.delay, obj.pk), robust=True)
 

@@ -126,7 +126,10 @@ def _move(modeladmin, request: HttpRequest, sessions: list[Session], form) -> No
         by_origin: dict[str, list[Session]] = defaultdict(list)
         for session in moved:
             by_origin[session.episode.code if session.episode_id else "(none)"].append(session)
-        Session.objects.filter(pk__in=[s.pk for s in moved]).update(episode=episode)
+        for session in moved:
+            session.episode = episode
+            session.mark_edited("episode")  # so a resend from the generator keeps the move
+        Session.objects.bulk_update(moved, ["episode", "edited_fields"])
         for origin, group in by_origin.items():
             _log(request, group, f"Moved from episode {origin} to {episode.code}.")
         # Analysis moves each session's figures to the new episode's rollups.

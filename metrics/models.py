@@ -83,6 +83,9 @@ class Session(models.Model):
     operations_count = models.PositiveIntegerField(default=0)
 
     is_baseline = models.BooleanField(default=False)
+    # Wire fields an editor corrected in the admin (e.g. "episode"); a later resend from the
+    # generator does not overwrite them.
+    edited_fields = models.JSONField(default=list, blank=True, editable=False)
     # The key (episode code, workflow, day) this session's figures are counted under in the
     # rollups; null until first analyzed. Analysis moves the figures when an editor changes
     # the episode or workflow.
@@ -115,6 +118,11 @@ class Session(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    def mark_edited(self, *fields: str) -> list[str]:
+        """Record that an editor set ``fields``; returns the fields to save with it."""
+        self.edited_fields = sorted({*self.edited_fields, *fields})
+        return ["edited_fields"]
 
 
 class Operation(models.Model):

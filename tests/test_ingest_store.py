@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.forms.models import model_to_dict
 
-from metrics.models import ApiCall, Operation, Session
+from metrics.models import ApiCall, Episode, Operation, Session
 from tests.factories import api_call, operation, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +238,17 @@ def test_analysis_runs_after_commit_and_finds_the_bottleneck(
     assert session.analyzed_at is not None
     bottlenecks = session.operation_stats.filter(is_bottleneck=True)
     assert list(bottlenecks.values_list("name", flat=True)) == ["scene_generation"]
+
+
+def test_an_editors_correction_survives_a_resend(api):
+    payload = session_payload("s1", episode="ep_wrong", tags=["pilot"])
+    api.post("/sessions", payload)
+    session = Session.objects.get()
+    session.episode = Episode.objects.create(project=session.project, code="ep_right")
+    session.tags = ["reviewed"]
+    session.save(update_fields=["episode", "tags", *session.mark_edited("episode", "tags")])
+
+    api.post("/sessions", payload)  # the generator resends the uncorrected session
+
+    session.refresh_from_db()
+    assert (session.episode.code, session.tags) == ("ep_right", ["reviewed"])

@@ -1,0 +1,39 @@
+"""An editor's corrections in the admin are not undone when the generator resends."""
+
+import pytest
+
+from metrics.models import Episode, Session
+from tests.admin_helpers import admin_url, logged_in, person, run_action, store
+from tests.factories import script_payload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_session_moved_to_another_episode_stays_there_after_a_resend(api, project):
+    payload = script_payload("s1", episode="ep_wrong")
+    session = store(project, payload)
+    right = Episode.objects.create(project=project, code="ep_right")
+    editor = logged_in(person("eddie", "Editors"))
+
+    run_action(editor, "move_to_episode", [session], apply="yes", episode=right.pk)
+    api.post("/sessions", payload)
+
+    assert Session.objects.get().episode == right
+
+
+def test_tags_corrected_on_the_change_page_stay_after_a_resend(api, project):
+    payload = script_payload("s1", episode="ep001")
+    session = store(project, payload)
+    editor = logged_in(person("eddie", "Editors"))
+    page = editor.get(admin_url("session", "change", session.pk))
+    form = {k: v for k, v in page.context["adminform"].form.initial.items()
+            if k in ("episode", "notes", "is_baseline") and v is not None}
+
+    response = editor.post(admin_url("session", "change", session.pk), {
+        **form, "episode": session.episode_id, "tags": "reviewed",
+        "annotations-TOTAL_FORMS": 0, "annotations-INITIAL_FORMS": 0,
+    })
+    assert response.status_code == 302, response.content[:2000]
+    api.post("/sessions", payload)  # the generator's original tags: ["pilot"]
+
+    assert Session.objects.get().tags == ["reviewed"]
