@@ -145,7 +145,7 @@ def runs_over_time(
                    hovertemplate="%{text}<br>$%{y:,.4f}<extra></extra>"),
     ]
     return _figure(
-        traces, y_title="duration (s)",
+        traces, y_title="duration (s)", margin={"l": 60, "r": 80, "t": 20, "b": 60},
         yaxis2={"title": {"text": "cost (USD)"}, "overlaying": "y", "side": "right",
                 "tickprefix": "$", "rangemode": "tozero", "showgrid": False},
     )
