@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from metrics import charts, dashboard, permissions, selectors
+from metrics import charts, csv_export, dashboard, permissions, selectors
 from metrics.csv_export import csv_response
 from metrics.estimates import progress_of
 from metrics.filters import PERIODS, DashboardFilters, choices, query_string
@@ -104,7 +104,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
     if _wants_csv(request):
-        return _sessions_csv(dashboard.latest_sessions(project, filters, limit=10_000))
+        return csv_export.sessions_csv(dashboard.latest_sessions(project, filters, limit=10_000))
     trends = dashboard.episode_trends(project, filters)
     codes = [row["code"] for row in trends]
     ctx.update(
@@ -139,17 +139,6 @@ def _trend_charts(project, filters, trends: list[dict], codes: list[str]) -> dic
     }
 
 
-def _sessions_csv(sessions) -> HttpResponse:
-    return csv_response(
-        "sessions.csv",
-        ["session", "episode", "workflow", "release", "environment", "status", "started_at",
-         "duration_s", "api_calls", "api_errors", "total_tokens", "cost_usd", "cache_hit_rate"],
-        ([s.external_id, s.episode.code if s.episode else "", s.workflow, s.release,
-          s.environment, s.status, s.started_at.isoformat(), s.duration_s, s.api_calls_count,
-          s.api_errors_count, s.total_tokens, s.cost_usd, s.cache_hit_rate] for s in sessions),
-    )
-
-
 # --- episodes -------------------------------------------------------------------------------
 
 
@@ -161,7 +150,7 @@ def episodes(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:128]
     table = dashboard.episode_table(project, filters, sort=sort, search=search)
     if _wants_csv(request):
-        return _episodes_csv(table)
+        return csv_export.episodes_csv(table)
     page = Paginator(table, EPISODES_PER_PAGE).get_page(request.GET.get("page"))
     ctx.update(
         page=page,
@@ -185,20 +174,6 @@ def _sort_links(qs: str, sort: str, search: str) -> dict[str, str]:
         target = key if sort == f"-{key}" else f"-{key}"
         links[key] = f"{base}sort={target}"
     return links
-
-
-def _episodes_csv(table) -> HttpResponse:
-    return csv_response(
-        "episodes.csv",
-        ["episode", "title", "runs", "failed_runs", "last_run", "avg_duration_s", "cost_usd",
-         "cost_per_run_usd", "tokens", "tokens_per_run", "cache_hit_rate", "api_error_rate"],
-        (
-            [r["code"], r["title"], r["runs"], r["failed_runs"], r["last_run"].isoformat(),
-             r["avg_duration_s"], r["cost_usd"], r["cost_per_run_usd"], r["tokens"],
-             r["tokens_per_run"], r["cache_hit_rate"], r["api_error_rate"]]
-            for r in map(dashboard.with_rates, table.iterator())
-        ),
-    )
 
 
 def _requested_codes(request: HttpRequest) -> list[str]:
@@ -227,7 +202,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     others = ordered[1:]
     deltas = dashboard.deltas(comparison, others)
     if _wants_csv(request):
-        return _deltas_csv(comparison.reference, others, deltas)
+        return csv_export.deltas_csv(comparison.reference, others, deltas)
     ctx.update(
         codes=codes, present=ordered, missing=[c for c in codes if c not in present],
         too_many=too_many, max_compared=MAX_COMPARED, comparison=comparison, others=others,
@@ -272,20 +247,6 @@ def _comparison_charts(comparison: dashboard.Comparison, ordered: list[str]) -> 
     }
 
 
-def _deltas_csv(reference: str, others: list[str], deltas) -> HttpResponse:
-    header = ["operation", f"{reference} self_time_s", f"{reference} cost_usd"]
-    for code in others:
-        header += [f"{code} self_time_s", f"{code} delta_s", f"{code} delta_pct",
-                   f"{code} cost_usd", f"{code} delta_usd"]
-    rows = []
-    for d in deltas:
-        row = [d.name, d.reference_s, d.reference_usd]
-        for (s, delta, pct), (usd, delta_usd) in zip(d.values, d.costs, strict=True):
-            row += [s, delta, pct, usd, delta_usd]
-        rows.append(row)
-    return csv_response("comparison.csv", header, rows)
-
-
 @dashboard_view
 def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
     ctx = _page(request)
@@ -293,7 +254,8 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
     episode = get_object_or_404(Episode, project=project, code=code)
     runs = dashboard.episode_runs(project, filters, episode.pk)
     if _wants_csv(request):
-        return _sessions_csv(runs.select_related("episode").order_by("-started_at", "-pk"))
+        return csv_export.sessions_csv(
+            runs.select_related("episode").order_by("-started_at", "-pk"))
     shown = list(runs.select_related("episode", "project")
                  .order_by("-started_at", "-pk")[:EPISODE_RUNS_SHOWN])
     ops = dashboard.self_time_per_run(runs)
@@ -334,7 +296,7 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     ctx = _page(request)
     _, session = _session_or_404(request, external_id)
     if _wants_csv(request):
-        return _operations_csv(session)
+        return csv_export.operations_csv(session)
     now = timezone.now()
     elapsed = session.duration_s
     if elapsed is None:
@@ -379,19 +341,6 @@ def _calls_by_model(session) -> list[dict]:
     )
     return [{**row, "label": dashboard.model_label(row["provider"], row["model"])}
             for row in rows]
-
-
-def _operations_csv(session) -> HttpResponse:
-    rows = session.operations.order_by("started_at", "pk").values_list(
-        "client_id", "parent_client_id", "name", "started_at", "duration_s", "success", "error",
-    )
-    return csv_response(
-        f"{session.external_id}-operations.csv",
-        ["id", "parent_id", "name", "started_at", "duration_s", "success", "error"],
-        ((op_id, parent, name, started.isoformat(), duration, success, error)
-         for op_id, parent, name, started, duration, success, error
-         in rows.iterator(chunk_size=5000)),
-    )
 
 
 @dashboard_view
