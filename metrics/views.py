@@ -1,5 +1,6 @@
 """Dashboard pages. Views gather data through selectors and hand it to templates."""
 
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from urllib.parse import urlencode
@@ -262,6 +263,7 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
     chronological = list(reversed(shown))
     ctx.update(
         episode=episode,
+        all_runs_qs=query_string(project, replace(filters, period="all")),
         runs=shown,
         run_count=runs.count() if len(shown) == EPISODE_RUNS_SHOWN else len(shown),
         extremes=dashboard.best_and_worst(runs),

@@ -153,3 +153,15 @@ def test_episode_pages_run_a_bounded_number_of_queries(viewer, api, world,
     for page in pages:
         with django_assert_max_num_queries(counts[page]):
             viewer.get(page)
+
+
+def test_an_episode_page_links_to_every_run_beyond_the_period(viewer, api, world):
+    send(api, run_payload("ep001_old", episode="ep001",
+                          started_at=datetime.now(UTC) - timedelta(days=90)))
+
+    recent = viewer.get("/episodes/ep001/")
+    everything = viewer.get("/episodes/ep001/?period=all")
+
+    assert "ep001_old" not in [s.external_id for s in recent.context["runs"]]
+    assert 'href="/episodes/ep001/?period=all"' in recent.content.decode()
+    assert "ep001_old" in [s.external_id for s in everything.context["runs"]]
