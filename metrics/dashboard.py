@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from django.db.models import (
     Avg,
+    Case,
+    CharField,
     Count,
     F,
     FloatField,
@@ -19,6 +21,8 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
@@ -70,6 +74,16 @@ SESSION_SUMS = {
     "tokens": Coalesce(Sum("total_tokens"), 0),
     "last_run": Max("started_at"),
 }
+
+
+def session_ids(sessions: QuerySet) -> list[int]:
+    """The sessions' ids as a list, to filter their rows with.
+
+    Given ``session_id = ANY(<list>)`` PostgreSQL reads the rows of just those sessions
+    through the per-session indexes; given a join on the session's episode it can misjudge
+    how many sessions match and scan every row of an operation name instead.
+    """
+    return list(sessions.order_by().values_list("pk", flat=True))
 
 
 def with_rates(row: dict) -> dict:
@@ -124,13 +138,13 @@ def cost_by_episode_and_model(
     project: Project, filters: DashboardFilters, episode_ids: list[int]
 ) -> dict[tuple[int, str], Decimal]:
     """``{(episode id, "provider/model"): cost}`` over the filtered runs of those episodes."""
-    lines = filters.apply(
-        CostLine.objects.filter(session__project=project, session__episode_id__in=episode_ids),
-        "session__",
+    ids = session_ids(filters.sessions(project).filter(episode_id__in=episode_ids))
+    rows = (
+        CostLine.objects.filter(session_id__in=ids)
+        .values("session__episode_id", "provider", "model")
+        .annotate(cost=Sum("cost_usd"))
+        .order_by()
     )
-    rows = lines.values("session__episode_id", "provider", "model").annotate(
-        cost=Sum("cost_usd")
-    ).order_by()
     return {
         (r["session__episode_id"], model_label(r["provider"], r["model"])): r["cost"] or 0
         for r in rows
@@ -235,10 +249,9 @@ def compare_episodes(
         return comparison
     runs = {code: totals[code]["runs"] for code in present}
 
-    stats = filters.apply(
-        OperationStat.objects.filter(session__project=project, session__episode__code__in=codes),
-        "session__",
-    ).values("name", code=F("session__episode__code")).annotate(self_s=Sum("self_time_s"))
+    ids = session_ids(sessions)
+    stats = OperationStat.objects.filter(session_id__in=ids).values(
+        "name", code=F("session__episode__code")).annotate(self_s=Sum("self_time_s"))
     by_name: dict[str, float] = defaultdict(float)
     for row in stats.order_by():
         per_run = row["self_s"] / runs[row["code"]]
@@ -246,10 +259,7 @@ def compare_episodes(
         by_name[row["name"]] += per_run
     comparison.names = sorted(by_name, key=lambda n: (-by_name[n], n))
 
-    calls = filters.apply(
-        ApiCall.objects.filter(session__project=project, session__episode__code__in=codes),
-        "session__",
-    )
+    calls = ApiCall.objects.filter(session_id__in=ids)
     for row in calls.values(code=F("session__episode__code"), name=F("operation__name")).annotate(
         cost=Sum("cost_usd")
     ).order_by():
@@ -257,10 +267,7 @@ def compare_episodes(
         per_run = (row["cost"] or Decimal(0)) / runs[row["code"]]
         comparison.op_cost.setdefault(row["code"], {})[name] = per_run
 
-    lines = filters.apply(
-        CostLine.objects.filter(session__project=project, session__episode__code__in=codes),
-        "session__",
-    )
+    lines = CostLine.objects.filter(session_id__in=ids)
     models = set()
     for row in lines.values("provider", "model", code=F("session__episode__code")).annotate(
         cost=Sum("cost_usd")
@@ -345,7 +352,7 @@ def best_and_worst(runs: QuerySet) -> dict[str, Session | None]:
 
 def budget_summary(runs: QuerySet) -> list[dict]:
     return list(
-        BudgetCheck.objects.filter(session__in=runs.values("pk"))
+        BudgetCheck.objects.filter(session_id__in=session_ids(runs))
         .values("budget_id", name=F("budget__name"), metric=F("budget__metric"),
                 threshold=F("budget__threshold"))
         .annotate(
@@ -361,7 +368,7 @@ def budget_summary(runs: QuerySet) -> list[dict]:
 def self_time_per_run(runs: QuerySet, *, limit: int = COMPARE_NAMES) -> list[dict]:
     count = runs.count()
     rows = (
-        OperationStat.objects.filter(session__in=runs.values("pk"))
+        OperationStat.objects.filter(session_id__in=session_ids(runs))
         .values("name")
         .annotate(self_s=Sum("self_time_s"), occurrences=Sum("occurrences"),
                   failures=Sum("failures"))
@@ -415,13 +422,23 @@ def operation_by_episode(
     episodes = latest_episode_ids(project, filters, limit=BOX_EPISODES)
     if not episodes:
         return {}
-    occurrences = filters.apply(
-        Operation.objects.filter(session__project=project, session__episode_id__in=episodes,
-                                 name=name),
-        "session__",
+    runs = (
+        filters.sessions(project).filter(episode_id__in=episodes).order_by()
+        .values_list("pk", "episode__code")
     )
+    by_code: dict[str, list[int]] = defaultdict(list)
+    for pk, code in runs:
+        by_code[code].append(pk)
+    if not by_code:
+        return {}
+    # The episode of each run as a CASE over the run ids: grouping by a join to the
+    # sessions would read the whole session table, this reads only these runs' operations.
+    episode_of = Case(*(When(session_id__in=pks, then=Value(code))
+                        for code, pks in by_code.items()), output_field=CharField())
+    occurrences = Operation.objects.filter(
+        session_id__in=[pk for pks in by_code.values() for pk in pks], name=name)
     quartiles = grouped_quantiles(
-        occurrences, group="session__episode__code", value="duration_s", quantiles=QUARTILES
+        occurrences, group=episode_of, value="duration_s", quantiles=QUARTILES
     )
     return {code: quartiles[code] for code in sorted(quartiles)}
 
