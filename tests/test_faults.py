@@ -45,11 +45,14 @@ def test_sessions_made_while_the_server_is_down_arrive_once_it_is_back(database,
         assert wait_for(lambda: stored(database, "SELECT count(*) FROM metrics_session")
                         == [(12,)], timeout_s=90)
         perfmon.flush(10)
+        exporter_stats = perfmon.stats()
     finally:
         perfmon.shutdown(5)
         perfmon.configure(url=None)
         server.stop()
 
+    print(f"server outage: exporter {exporter_stats}, slowest session end "
+          f"{slowest_call_s * 1000:.1f} ms")  # figures for docs/reliability.md
     rows = stored(database, "SELECT external_id, operations_count, api_calls_count "
                             "FROM metrics_session ORDER BY external_id")
     assert rows == sorted((f"outage-{n}", 5, 5) for n in range(12))
@@ -78,6 +81,7 @@ def test_a_postgres_restart_during_ingest_loses_nothing(cluster, database):
         server.stop()
 
     summary = result.summary()
+    print(f"postgres restart under load: {summary}")  # figures for docs/reliability.md
     assert summary["gave_up"] == 0
     assert 500 not in result.statuses  # errors the client can act on: 503 or no answer
     assert result.statuses[503] + result.statuses[0] > 0, f"restart unnoticed: {summary}"
