@@ -111,12 +111,12 @@ INSERT INTO metrics_session (project_id, episode_id, external_id, workflow, rele
     environment, host, status, started_at, ended_at, duration_s, cache_hits, cache_misses,
     cache_by_name, counters, tags, metadata, notes, api_calls_count, api_errors_count,
     prompt_tokens, completion_tokens, total_tokens, cost_usd, operations_count, is_baseline,
-    received_at, merged_at, analyzed_at, rollup_episode, rollup_workflow)
+    received_at, merged_at, analyzed_at, rollup_episode, rollup_workflow, edited_fields)
 SELECT 1, (SELECT id FROM metrics_episode WHERE code = 'ep' || lpad((1 + s %% 200)::text, 4, '0')),
     'gen' || s, (ARRAY['script_generation', 'comedy_pass'])[1 + s %% 2], 'r1', 'bench', 'h',
     'completed', %(t0)s::timestamptz + s * interval '10 minutes',
     %(t0)s::timestamptz + s * interval '10 minutes' + interval '100 seconds', 100, 10, 5,
-    '{}', '{}', '[]', '{}', '', 20, 0, 0, 0, 0, 0, 100, false, now(), now(), now(), '', ''
+    '{}', '{}', '[]', '{}', '', 20, 0, 0, 0, 0, 0, 100, false, now(), now(), now(), '', '', '[]'
 FROM generate_series(1, 10000) s;
 
 INSERT INTO metrics_operation (session_id, client_id, name, started_at, ended_at,
