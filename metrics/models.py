@@ -110,6 +110,9 @@ class Session(models.Model):
             models.Index(fields=["project", "-started_at", "-id"], name="session_project_start"),
             # the sweep: sessions whose latest merge has not been analyzed
             models.Index(fields=["analyzed_at"], name="session_analyzed"),
+            # the dashboard's running sessions: the few still running, without reading the rest
+            models.Index(fields=["project", "-started_at"], name="session_running",
+                         condition=Q(status="running")),
         ]
 
     def __str__(self) -> str:
