@@ -9,23 +9,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import (
     Avg,
-    Case,
-    CharField,
     Count,
     F,
     FloatField,
     Max,
-    Min,
     Q,
     QuerySet,
     Sum,
-    Value,
-    When,
+    Window,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
+from django.db.models.functions import Cast, Coalesce, Mod, NullIf, TruncDate
 
 from metrics.filters import DashboardFilters
 from metrics.models import (
@@ -40,7 +37,12 @@ from metrics.models import (
     Project,
     Session,
 )
-from metrics.quantiles import QUARTILES, grouped_quantiles
+from metrics.quantiles import (
+    QUARTILES,
+    PercentileDisc,
+    median_of,
+    nearest_rank,
+)
 
 TREND_EPISODES = 30  # episodes on the overview's trend charts, the latest by last run
 LATEST_SESSIONS = 20
@@ -99,38 +101,38 @@ def with_rates(row: dict) -> dict:
 
 
 def kpis(project: Project, filters: DashboardFilters) -> dict:
+    """The overview's cards: one pass over the period's sessions (two off PostgreSQL)."""
     sessions = filters.sessions(project)
-    row = sessions.aggregate(episodes=Count("episode", distinct=True), **SESSION_SUMS)
+    completed = Q(status=Session.Status.COMPLETED)
+    extra = {}
+    if connection.vendor == "postgresql":
+        extra["median_duration_s"] = PercentileDisc(
+            "duration_s", 0.5, filter=completed, output_field=FloatField())
+    row = sessions.aggregate(episodes=Count("episode", distinct=True), **SESSION_SUMS, **extra)
     row = with_rates(row)
     row["cost_per_episode_usd"] = row["cost_usd"] / row["episodes"] if row["episodes"] else None
-    row["median_duration_s"] = median_of(
-        sessions.filter(status=Session.Status.COMPLETED), "duration_s"
-    )
+    if not extra:
+        row["median_duration_s"] = median_of(sessions.filter(completed), "duration_s")
     row["budget_violations"] = filters.apply(
         BudgetCheck.objects.filter(session__project=project, passed=False), "session__"
     ).count()
     return row
 
 
-def median_of(qs: QuerySet, value: str) -> float | None:
-    """Nearest-rank median by count and offset: two small queries on any database."""
-    present = qs.filter(**{f"{value}__isnull": False}).order_by()
-    n = present.count()
-    if not n:
-        return None
-    return present.order_by(value).values_list(value, flat=True)[(n + 1) // 2 - 1]
-
-
 def episode_trends(project: Project, filters: DashboardFilters) -> list[dict]:
-    """Per-run averages of the latest episodes (by last run), oldest first."""
+    """Per-run averages of the latest episodes (by last run), oldest first.
+
+    The episodes come from the latest runs through the session index, and only their runs
+    are summed: the cost does not grow with the number of sessions in the period.
+    """
+    episodes = latest_episode_ids(project, filters, limit=TREND_EPISODES)
+    ids = session_ids(filters.sessions(project).filter(episode_id__in=episodes))
     rows = list(
-        filters.sessions(project)
-        .filter(episode__isnull=False)
+        Session.objects.filter(pk__in=ids)
         .values("episode_id", code=F("episode__code"))
         .annotate(**SESSION_SUMS)
-        .order_by("-last_run", "-episode_id")[:TREND_EPISODES]
+        .order_by("last_run", "episode_id")
     )
-    rows.reverse()
     return [with_rates(row) for row in rows]
 
 
@@ -138,17 +140,23 @@ def cost_by_episode_and_model(
     project: Project, filters: DashboardFilters, episode_ids: list[int]
 ) -> dict[tuple[int, str], Decimal]:
     """``{(episode id, "provider/model"): cost}`` over the filtered runs of those episodes."""
-    ids = session_ids(filters.sessions(project).filter(episode_id__in=episode_ids))
+    episode_of = dict(
+        filters.sessions(project).filter(episode_id__in=episode_ids).order_by()
+        .values_list("pk", "episode_id")
+    )
+    # Grouped by run, not by the run's episode: that would join every session of the
+    # project; the runs are few, so they are folded into episodes here.
     rows = (
-        CostLine.objects.filter(session_id__in=ids)
-        .values("session__episode_id", "provider", "model")
+        CostLine.objects.filter(session_id__in=list(episode_of))
+        .values("session_id", "provider", "model")
         .annotate(cost=Sum("cost_usd"))
         .order_by()
     )
-    return {
-        (r["session__episode_id"], model_label(r["provider"], r["model"])): r["cost"] or 0
-        for r in rows
-    }
+    result: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    for r in rows:
+        key = (episode_of[r["session_id"]], model_label(r["provider"], r["model"]))
+        result[key] += r["cost"] or 0
+    return dict(result)
 
 
 def model_label(provider: str, model: str) -> str:
@@ -210,6 +218,55 @@ def episode_table(
         .annotate(**SESSION_SUMS)
         .order_by(order, "code")
     )
+
+
+@dataclass(frozen=True)
+class TablePage:
+    rows: list[dict]
+    number: int
+    count: int  # rows on every page together
+    per_page: int
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.num_pages > 1
+
+
+def table_page(table: QuerySet, *, number: str | None, per_page: int) -> TablePage:
+    """One page of an aggregated table and the table's length, in one query: the length
+    comes from a window count over the grouped rows instead of a second aggregation."""
+    try:
+        page = max(1, int(number or 1))
+    except ValueError:
+        page = 1
+    counted = table.annotate(_total=Window(Count("*")))
+    rows = list(counted[(page - 1) * per_page: page * per_page])
+    if not rows and page > 1:  # past the end: show the last page, as Paginator.get_page does
+        total = table.count()
+        page = max(1, -(-total // per_page))
+        rows = list(counted[(page - 1) * per_page: page * per_page])
+    total = rows[0]["_total"] if rows else 0
+    return TablePage([with_rates(row) for row in rows], page, total, per_page)
 
 
 def normalise_sort(sort: str) -> str:
@@ -422,41 +479,77 @@ def operation_by_episode(
     episodes = latest_episode_ids(project, filters, limit=BOX_EPISODES)
     if not episodes:
         return {}
-    runs = (
+    episode_of = dict(
         filters.sessions(project).filter(episode_id__in=episodes).order_by()
         .values_list("pk", "episode__code")
     )
-    by_code: dict[str, list[int]] = defaultdict(list)
-    for pk, code in runs:
-        by_code[code].append(pk)
-    if not by_code:
-        return {}
-    # The episode of each run as a CASE over the run ids: grouping by a join to the
-    # sessions would read the whole session table, this reads only these runs' operations.
-    episode_of = Case(*(When(session_id__in=pks, then=Value(code))
-                        for code, pks in by_code.items()), output_field=CharField())
+    # The durations of these few episodes' occurrences are fetched and ranked here: grouped
+    # by episode in SQL they would need a join to every session of the project.
+    durations: dict[str, list[float]] = defaultdict(list)
     occurrences = Operation.objects.filter(
-        session_id__in=[pk for pks in by_code.values() for pk in pks], name=name)
-    quartiles = grouped_quantiles(
-        occurrences, group=episode_of, value="duration_s", quantiles=QUARTILES
+        session_id__in=list(episode_of), name=name, duration_s__isnull=False
+    ).values_list("session_id", "duration_s")
+    for session_id, duration in occurrences.iterator(chunk_size=10_000):
+        durations[episode_of[session_id]].append(duration)
+    return {
+        code: {"n": len(values), **{q: nearest_rank(values, q) for q in QUARTILES}}
+        for code, values in sorted(durations.items())
+    }
+
+
+# Percentiles of the runs over time and by release come from at most this many runs of the
+# period, every k-th by id when there are more: a bounded read however busy the period was
+# (a thousand runs are 30 or more a day over a month).
+RUNS_SAMPLED = 1000
+
+
+@dataclass(frozen=True)
+class RunSample:
+    means: dict[int, float]  # session id -> the run's mean duration of the operation
+    day: dict[int, object]
+    release: dict[int, str]
+    last: dict[int, object]
+    step: int  # 1: every run of the period; k: every k-th
+
+
+def sample_runs(project: Project, filters: DashboardFilters, name: str) -> RunSample:
+    sessions = filters.sessions(project)
+    step = max(1, -(-sessions.count() // RUNS_SAMPLED))
+    if step > 1:
+        sessions = sessions.annotate(_pick=Mod("id", step)).filter(_pick=0)
+    runs = list(sessions.order_by().values_list("pk", "started_at", "release"))
+    means = dict(
+        OperationStat.objects.filter(
+            session_id__in=[pk for pk, _, _ in runs], name=name, occurrences__gt=0
+        ).annotate(mean=F("total_duration_s") / F("occurrences"))
+        .values_list("session_id", "mean")
     )
-    return {code: quartiles[code] for code in sorted(quartiles)}
+    return RunSample(
+        means=means,
+        day={pk: started.date() for pk, started, _ in runs if pk in means},
+        release={pk: release for pk, _, release in runs if pk in means and release},
+        last={pk: started for pk, started, _ in runs if pk in means},
+        step=step,
+    )
 
 
-def _per_run_means(project: Project, filters: DashboardFilters, name: str) -> QuerySet:
-    return filters.apply(
-        OperationStat.objects.filter(session__project=project, name=name, occurrences__gt=0),
-        "session__",
-    ).annotate(mean_s=F("total_duration_s") / F("occurrences"))
+def _percentiles(values: list[float]) -> dict:
+    return {"runs": len(values), "p50_s": nearest_rank(values, 0.5),
+            "p95_s": nearest_rank(values, 0.95)}
 
 
-def operation_over_time(project: Project, filters: DashboardFilters, name: str) -> list[dict]:
-    """Per day: p50 and p95 of the per-run mean duration, and the mean per occurrence."""
-    stats = _per_run_means(project, filters, name)
-    day = TruncDate("session__started_at")
-    quantiles = grouped_quantiles(stats, group=day, value="mean_s", quantiles=(0.5, 0.95))
+def operation_over_time(
+    project: Project, filters: DashboardFilters, name: str, sample: RunSample
+) -> list[dict]:
+    """Per day: p50 and p95 of the (sampled) runs' mean duration, and the exact mean per
+    occurrence from the daily rollup (or the runs' lines when the rollup cannot filter)."""
+    by_day: dict[object, list[float]] = defaultdict(list)
+    for pk, mean in sample.means.items():
+        by_day[sample.day[pk]].append(mean)
     if filters.session_only:
-        sums = stats.annotate(day=day).values("day")
+        sums = filters.apply(
+            OperationStat.objects.filter(session__project=project, name=name), "session__"
+        ).annotate(day=TruncDate("session__started_at")).values("day")
     else:
         sums = _daily(DailyOperation.objects.filter(project=project, name=name), filters) \
             .values("day")
@@ -465,72 +558,80 @@ def operation_over_time(project: Project, filters: DashboardFilters, name: str) 
     return [
         {
             "day": row["day"],
-            "runs": quantiles.get(row["day"], {}).get("n", 0),
             "occurrences": row["occurrences"],
             "mean_s": row["total"] / row["occurrences"] if row["occurrences"] else None,
-            "p50_s": quantiles.get(row["day"], {}).get(0.5),
-            "p95_s": quantiles.get(row["day"], {}).get(0.95),
+            **_percentiles(by_day.get(row["day"], [])),
         }
         for row in sums
     ]
 
 
-def operation_by_release(project: Project, filters: DashboardFilters, name: str) -> list[dict]:
-    """p50 and p95 of the per-run mean duration for the latest releases, oldest first."""
-    stats = _per_run_means(project, filters, name).exclude(session__release="")
-    quantiles = grouped_quantiles(
-        stats, group="session__release", value="mean_s", quantiles=(0.5, 0.95),
-        extra={"last": Max("session__started_at")},
-    )
-    latest = sorted(quantiles, key=lambda release: quantiles[release]["last"])[-TOP_RELEASES:]
-    return [
-        {"release": release, "runs": quantiles[release]["n"],
-         "p50_s": quantiles[release].get(0.5), "p95_s": quantiles[release].get(0.95)}
-        for release in latest
-    ]
+def operation_by_release(sample: RunSample) -> list[dict]:
+    """p50 and p95 of the (sampled) runs' mean duration for the latest releases."""
+    by_release: dict[str, list[float]] = defaultdict(list)
+    last: dict[str, object] = {}
+    for pk, release in sample.release.items():
+        by_release[release].append(sample.means[pk])
+        last[release] = max(last.get(release, sample.last[pk]), sample.last[pk])
+    latest = sorted(by_release, key=lambda release: last[release])[-TOP_RELEASES:]
+    return [{"release": release, **_percentiles(by_release[release])} for release in latest]
 
 
 # --- costs --------------------------------------------------------------------------------
 
-COST_KEYS = {"model": ("provider", "model"), "provider": ("provider",), "workflow": ("workflow",)}
+COST_SUMS = ("calls", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
+             "cost_usd", "unpriced_calls")
 
 
-def cost_over_time(project: Project, filters: DashboardFilters, by: str) -> list[dict]:
-    """``[{day, key, cost}]`` from the daily rollup, or from the per-session lines when a
-    filter the rollup has no column for is set."""
-    keys = COST_KEYS[by]
+def cost_rows(project: Project, filters: DashboardFilters) -> list[dict]:
+    """API usage by day, workflow and model in the filters: one grouped query.
+
+    From the daily cost rollup, or from the per-session cost lines when a filter the
+    rollup has no column for (environment, release, tag) is set. The rows number at most
+    days × workflows × models, so the charts and tables below are cut from them in Python.
+    """
     if filters.session_only:
         source = filters.apply(CostLine.objects.filter(session__project=project), "session__")
-        fields = {k: F(f"session__{k}") if k == "workflow" else F(k) for k in keys}
-        rows = source.values("day", **{f"k_{k}": v for k, v in fields.items()})
+        keys = {"workflow": F("session__workflow")}
     else:
         source = _daily(DailyCost.objects.filter(project=project), filters)
-        rows = source.values("day", **{f"k_{k}": F(k) for k in keys})
-    rows = rows.annotate(cost=Sum("cost_usd")).order_by("day")
-    result = []
+        keys = {"k_workflow": F("workflow")}
+    rows = source.values("day", "provider", "model", **keys).annotate(
+        **{f"sum_{name}": Sum(name) for name in COST_SUMS}).order_by("day")
+    return [
+        {"day": r["day"], "provider": r["provider"], "model": r["model"],
+         "workflow": r.get("workflow", r.get("k_workflow")) or "",
+         **{name: r[f"sum_{name}"] or 0 for name in COST_SUMS}}
+        for r in rows
+    ]
+
+
+def cost_over_time(rows: list[dict], by: str) -> dict[tuple, Decimal]:
+    """``{(day, model / provider / workflow label): cost}``."""
+    result: dict[tuple, Decimal] = defaultdict(Decimal)
     for row in rows:
         if by == "model":
-            label = model_label(row["k_provider"], row["k_model"])
+            label = model_label(row["provider"], row["model"])
         else:
-            label = row[f"k_{by}"] or f"(no {by})"
-        result.append({"day": row["day"], "key": label, "cost": row["cost"] or Decimal(0)})
-    return result
+            label = row[by] or f"(no {by})"
+        result[(row["day"], label)] += Decimal(row["cost_usd"])
+    return dict(result)
 
 
-def cost_by_model(project: Project, filters: DashboardFilters) -> list[dict]:
-    """Totals per model in the period, with calls the price table could not price."""
-    sums = {
-        "calls": Sum("calls"), "errors": Sum("errors"), "tokens": Sum("total_tokens"),
-        "prompt_tokens": Sum("prompt_tokens"), "completion_tokens": Sum("completion_tokens"),
-        "cost": Sum("cost_usd"), "unpriced_calls": Sum("unpriced_calls"),
-        "first_day": Min("day"), "last_day": Max("day"),
-    }
-    if filters.session_only:
-        source = filters.apply(CostLine.objects.filter(session__project=project), "session__")
-    else:
-        source = _daily(DailyCost.objects.filter(project=project), filters)
-    rows = source.values("provider", "model").annotate(**sums).order_by("-cost", "model")
-    return [{**row, "label": model_label(row["provider"], row["model"])} for row in rows]
+def cost_by_model(rows: list[dict]) -> list[dict]:
+    """Totals per model, dearest first, with the calls the price table could not price."""
+    models: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["provider"], row["model"])
+        entry = models.setdefault(key, {"provider": key[0], "model": key[1],
+                                        "label": model_label(*key), "first_day": row["day"],
+                                        "last_day": row["day"],
+                                        **dict.fromkeys(COST_SUMS, 0)})
+        for name in COST_SUMS:
+            entry[name] += row[name]
+        entry["first_day"] = min(entry["first_day"], row["day"])
+        entry["last_day"] = max(entry["last_day"], row["day"])
+    return sorted(models.values(), key=lambda m: (-m["cost_usd"], m["label"]))
 
 
 def recent_episode_codes(project: Project, filters: DashboardFilters, *, limit: int = 5):

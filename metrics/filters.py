@@ -116,18 +116,24 @@ def query_string(project: Project, filters: DashboardFilters, **extra) -> str:
     return "?" + urlencode(params, doseq=True) if params else ""
 
 
-def choices(project: Project) -> dict[str, list[str]]:
-    """Distinct workflows, environments and releases of the project, for the drop-downs.
+# The drop-downs offer the values of this many latest sessions; an older value still works
+# typed into the URL (and stays selected when it is the current filter).
+CHOICES_FROM_SESSIONS = 1000
 
-    One query over the distinct combinations, which are few however many sessions share them.
+
+def choices(project: Project, current: DashboardFilters | None = None) -> dict[str, list[str]]:
+    """Workflows, environments and releases of the latest sessions, for the drop-downs.
+
+    One bounded query through the session index, whatever the size of the project.
     """
-    combos = (
-        Session.objects.filter(project=project)
-        .values_list("workflow", "environment", "release").distinct().order_by()
-    )
+    recent = Session.objects.filter(project=project).order_by("-started_at", "-id").values_list(
+        "workflow", "environment", "release")[:CHOICES_FROM_SESSIONS]
     found: dict[str, set[str]] = {"workflow": set(), "environment": set(), "release": set()}
-    for combo in combos[: MAX_CHOICES * 10]:
+    for combo in recent:
         for name, value in zip(found, combo, strict=True):
             if value:
                 found[name].add(value)
+    for name in found:
+        if current is not None and getattr(current, name):
+            found[name].add(getattr(current, name))
     return {name: sorted(values)[:MAX_CHOICES] for name, values in found.items()}

@@ -9,7 +9,6 @@ import plotly
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Avg, Count, Q, Sum
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -72,7 +71,7 @@ def _page(request: HttpRequest, **extra) -> dict:
         "project": project,
         "projects": projects if len(projects) > 1 else [],
         "filters": filters,
-        "filter_choices": choices(project),
+        "filter_choices": choices(project, filters),
         "periods": [(key, label) for key, (label, _) in PERIODS.items()],
         "qs": query_string(project, filters),
         "project_qs": query_string(project, DashboardFilters()),
@@ -152,10 +151,11 @@ def episodes(request: HttpRequest) -> HttpResponse:
     table = dashboard.episode_table(project, filters, sort=sort, search=search)
     if _wants_csv(request):
         return csv_export.episodes_csv(table)
-    page = Paginator(table, EPISODES_PER_PAGE).get_page(request.GET.get("page"))
+    page = dashboard.table_page(table, number=request.GET.get("page"),
+                                per_page=EPISODES_PER_PAGE)
     ctx.update(
         page=page,
-        rows=[dashboard.with_rates(row) for row in page.object_list],
+        rows=page.rows,
         sort=sort,
         search=search,
         sort_links=_sort_links(ctx["qs"], sort, search),
@@ -385,8 +385,9 @@ def operations(request: HttpRequest) -> HttpResponse:
             ([name, code, q["n"], q.get(0.05), q.get(0.25), q.get(0.5), q.get(0.75),
               q.get(0.95)] for code, q in by_episode.items()),
         )
-    over_time = dashboard.operation_over_time(project, filters, name) if name else []
-    by_release = dashboard.operation_by_release(project, filters, name) if name else []
+    sample = dashboard.sample_runs(project, filters, name) if name else None
+    over_time = dashboard.operation_over_time(project, filters, name, sample) if name else []
+    by_release = dashboard.operation_by_release(sample) if name else []
     figures = {}
     if by_episode:
         figures["episodes"] = charts.embed(
@@ -407,6 +408,7 @@ def operations(request: HttpRequest) -> HttpResponse:
     ctx.update(
         names=names, name=name, by_episode=by_episode, over_time=over_time,
         by_release=by_release, charts=figures, keep=[("name", name)] if name else [],
+        sample_step=sample.step if sample else 1, runs_sampled=dashboard.RUNS_SAMPLED,
         episode_rows=[{"code": code, "n": q["n"], "values": [q.get(x) for x in QUARTILES]}
                       for code, q in by_episode.items()],
     )
@@ -422,35 +424,35 @@ def costs(request: HttpRequest) -> HttpResponse:
     project, filters = ctx["project"], ctx["filters"]
     by = request.GET.get("by", "model")
     by = by if by in COST_GROUPINGS else "model"
-    models = dashboard.cost_by_model(project, filters)
+    rows = dashboard.cost_rows(project, filters)
+    models = dashboard.cost_by_model(rows)
     if _wants_csv(request):
         return csv_response(
             "costs-by-model.csv",
             ["provider", "model", "calls", "errors", "prompt_tokens", "completion_tokens",
              "total_tokens", "cost_usd", "unpriced_calls", "first_day", "last_day"],
             ([m["provider"], m["model"], m["calls"], m["errors"], m["prompt_tokens"],
-              m["completion_tokens"], m["tokens"], m["cost"], m["unpriced_calls"],
+              m["completion_tokens"], m["total_tokens"], m["cost_usd"], m["unpriced_calls"],
               m["first_day"], m["last_day"]] for m in models),
         )
-    series_rows = dashboard.cost_over_time(project, filters, by)
-    days = sorted({row["day"] for row in series_rows})
-    keys = sorted({row["key"] for row in series_rows})
-    cell = {(row["day"], row["key"]): row["cost"] for row in series_rows}
+    cell = dashboard.cost_over_time(rows, by)
+    days = sorted({day for day, _ in cell})
+    keys = sorted({key for _, key in cell})
     figures = {}
-    if series_rows:
+    if cell:
         figures["time"] = charts.embed(charts.stacked_by_series(
             [d.isoformat() for d in days],
             {key: [cell.get((d, key), 0) for d in days] for key in keys},
             y_title="cost (USD)", money=True, category_axis=False))
     what_if = _what_if(request, project, filters)
     if what_if.get("rows"):
-        rows = what_if["rows"]
+        priced = what_if["rows"]
         figures["what_if"] = charts.embed(charts.actual_vs_what_if(
-            [r.episode for r in rows], [r.actual_cost_usd for r in rows],
-            [r.what_if_cost_usd for r in rows], model=what_if["model"]))
+            [r.episode for r in priced], [r.actual_cost_usd for r in priced],
+            [r.what_if_cost_usd for r in priced], model=what_if["model"]))
     ctx.update(by=by, groupings=list(COST_GROUPINGS), models=models,
                unpriced=[m for m in models if m["unpriced_calls"]],
-               total_cost=sum((m["cost"] or 0) for m in models),
+               total_cost=sum(m["cost_usd"] for m in models),
                what_if=what_if, charts=figures, keep=[("by", by)])
     return render(request, "metrics/costs.html", ctx)
 

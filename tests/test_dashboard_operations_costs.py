@@ -74,7 +74,7 @@ def test_the_cost_page_sums_the_rollups_by_model(viewer, world):
     response = viewer.get("/costs/")
 
     models = {m["label"]: m for m in response.context["models"]}
-    assert models["openai/gpt-4o"]["cost"] == sum(ApiCall.objects.filter(
+    assert models["openai/gpt-4o"]["cost_usd"] == sum(ApiCall.objects.filter(
         model="gpt-4o").values_list("cost_usd", flat=True))
     assert [m["label"] for m in response.context["unpriced"]] == ["openai/house-model"]
     assert models["openai/house-model"]["unpriced_calls"] == 9
@@ -132,3 +132,17 @@ def test_the_pages_run_a_bounded_number_of_queries(viewer, api, world,
     for page in pages:
         with django_assert_max_num_queries(counts[page]):
             viewer.get(page)
+
+
+def test_a_busy_period_takes_percentiles_from_every_kth_run(viewer, world, monkeypatch):
+    from metrics import dashboard
+
+    monkeypatch.setattr(dashboard, "RUNS_SAMPLED", 4)  # the world has 9 runs: every 3rd
+
+    response = viewer.get("/operations/?name=scene_generation")
+
+    assert response.context["sample_step"] == 3
+    assert sum(day["runs"] for day in response.context["over_time"]) == 3
+    assert sum(day["occurrences"] for day in response.context["over_time"]) == 27  # all
+    assert "every 3th run" in response.content.decode() or "every 3" in \
+        response.content.decode()
