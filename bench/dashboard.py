@@ -1,16 +1,16 @@
 """Dashboard page times on PostgreSQL at two scales: 100,000 and 1,000,000 operations.
 
-Builds data through the ingest service (``ingest.services.store_payload``, then
-``metrics.analysis.analyze_session``) in a scratch database: first 1,000 sessions of 100
-operations in 100 episodes, times every page, then grows the same project tenfold (10,000
-sessions, 1,000 episodes) and times every page again. Sessions lie in the last 30 days at
-both scales, so the default period of every page holds ten times more at the larger one.
+Builds two scratch databases through the ingest service (``ingest.services.store_payload``,
+then ``metrics.analysis.analyze_session``): 1,000 sessions of 100 operations in 100 episodes,
+and 10,000 sessions in 1,000 episodes. Sessions lie in the last 30 days at both scales, so
+the default period of every page holds ten times more at the larger one.
 
-Each page is requested with Django's test client as a logged-in producer, with DEBUG off;
-the figure is the median server response time of REPEATS requests after a warm-up.
-Prints one JSON object on its last line: per page the medians (ms) at both scales and the
-growth ratio, and whether the targets (under 300 ms at the larger scale, growth under 2x)
-are met. Needs PostgreSQL on loopback (BENCH_PG).
+Each page is requested with Django's test client as a logged-in producer, with DEBUG off.
+The two scales are timed in alternation, page by page (switch database, one warm-up
+request, one timed request, and the same on the other scale), so that whatever else the
+machine is doing weighs on both alike. Prints one JSON object on its last line: per page
+the median (ms) at both scales and the growth ratio, and whether the targets (under 300 ms
+at the larger scale, growth under 2x) are met. Needs PostgreSQL on loopback (BENCH_PG).
 """
 
 import json
@@ -25,12 +25,12 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "perfmon_bench_dashboard"
+DB_NAMES = {"small": "perfmon_bench_dashboard_small", "large": "perfmon_bench_dashboard_large"}
 SMALL_SESSIONS = int(os.environ.get("BENCH_SMALL_SESSIONS", "1000"))
 RUNS_PER_EPISODE = 10
 SCALE = 10
 REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
-WARMUP = 3
+WARMUP = 1  # per timed request, after switching database
 PERIOD = timedelta(days=30)
 TARGET_MS, TARGET_GROWTH = 300.0, 2.0
 MODELS = (("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-haiku-4-5"),
@@ -39,11 +39,12 @@ RELEASES = ("generator 1.4.0", "generator 1.4.1", "generator 1.5.0", "generator 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def recreate_database() -> str:
+def recreate_databases() -> dict[str, str]:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{PG}/{DB_NAME}"
+        for name in DB_NAMES.values():
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+    return {scale: f"{PG}/{name}" for scale, name in DB_NAMES.items()}
 
 
 def setup_django(database_url: str) -> None:
@@ -58,6 +59,17 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
+
+
+def use_database(scale: str) -> None:
+    """Point Django's default connection at one scale's database (reconnects lazily)."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = DB_NAMES[scale]
+
+
+def migrate() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -187,20 +199,25 @@ def pages() -> dict[str, str]:
     }
 
 
-def time_pages(client, urls: dict[str, str]) -> dict[str, float]:
-    result = {}
-    for name, url in urls.items():
-        times = []
-        for i in range(WARMUP + REPEATS):
-            began = time.perf_counter()
-            response = client.get(url)
-            elapsed = time.perf_counter() - began
-            assert response.status_code == 200, (url, response.status_code)
-            if i >= WARMUP:
-                times.append(elapsed * 1000)
-        result[name] = round(statistics.median(times), 1)
-        print(f"  {name:<18} {result[name]:8.1f} ms  {url}", flush=True)
-    return result
+def time_interleaved(clients: dict, urls: dict[str, dict[str, str]]) -> dict[str, dict]:
+    """Median ms per page and scale, the scales timed in alternation."""
+    times: dict[str, dict[str, list[float]]] = {scale: {} for scale in clients}
+    for page in urls["small"]:
+        for _ in range(REPEATS):
+            for scale, client in clients.items():
+                use_database(scale)
+                url = urls[scale][page]
+                for _ in range(WARMUP):
+                    client.get(url)
+                began = time.perf_counter()
+                response = client.get(url)
+                elapsed = time.perf_counter() - began
+                assert response.status_code == 200, (url, response.status_code)
+                times[scale].setdefault(page, []).append(elapsed * 1000)
+        print(f"  {page:<18} small {statistics.median(times['small'][page]):7.1f} ms   "
+              f"large {statistics.median(times['large'][page]):7.1f} ms", flush=True)
+    return {scale: {page: round(statistics.median(values), 1) for page, values in by.items()}
+            for scale, by in times.items()}
 
 
 def logged_in_client():
@@ -223,33 +240,29 @@ def counts() -> dict[str, int]:
 
 
 def main() -> None:
-    setup_django(recreate_database())
-    client = logged_in_client()
+    databases = recreate_databases()
+    setup_django(databases["small"])
     small_episodes = SMALL_SESSIONS // RUNS_PER_EPISODE
-    results = {}
+    scales = {"small": small_episodes, "large": small_episodes * SCALE}
+    clients, urls, sizes = {}, {}, {}
+    for scale, episodes in scales.items():
+        use_database(scale)
+        migrate()
+        print(f"building the {scale} scale: {episodes * RUNS_PER_EPISODE} sessions", flush=True)
+        build(0, episodes, label=scale)
+        add_running(scale)
+        vacuum()
+        sizes[scale] = counts()
+        print(f"{scale}: {sizes[scale]}", flush=True)
+        clients[scale] = logged_in_client()
+        urls[scale] = pages()
 
-    print(f"building the small scale: {SMALL_SESSIONS} sessions", flush=True)
-    build(0, small_episodes, label="small")
-    add_running("small")
-    vacuum()
-    results["small"] = {**counts(), "pages_ms": None}
-    print(f"small: {results['small']}", flush=True)
-    urls = pages()
-    results["small"]["pages_ms"] = time_pages(client, urls)
-
-    print(f"building the large scale: {SMALL_SESSIONS * SCALE} sessions", flush=True)
-    build(small_episodes, small_episodes * (SCALE - 1), label="large")
-    vacuum()
-    results["large"] = {**counts(), "pages_ms": None}
-    print(f"large: {results['large']}", flush=True)
-    urls = pages()
-    results["large"]["pages_ms"] = time_pages(client, urls)
-
-    small, large = results["small"]["pages_ms"], results["large"]["pages_ms"]
+    print("timing every page, the two scales in alternation", flush=True)
+    medians = time_interleaved(clients, urls)
+    small, large = medians["small"], medians["large"]
     growth = {name: round(large[name] / small[name], 2) for name in small}
     summary = {
-        "scales": {k: {f: v[f] for f in ("sessions", "episodes", "operations")}
-                   for k, v in results.items()},
+        "scales": sizes,
         "median_ms_small": small,
         "median_ms_large": large,
         "growth": growth,

@@ -147,7 +147,8 @@ def runs_over_time(
     return _figure(
         traces, y_title="duration (s)", margin={"l": 60, "r": 80, "t": 20, "b": 60},
         yaxis2={"title": {"text": "cost (USD)"}, "overlaying": "y", "side": "right",
-                "tickprefix": "$", "rangemode": "tozero", "showgrid": False},
+                "tickprefix": "$", "tickformat": ",.4f", "rangemode": "tozero",
+                "showgrid": False, "tickmode": "auto"},
     )
 
 
