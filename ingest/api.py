@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ingest import presenters, services
 from ingest.auth import ApiKeyAuth
@@ -18,6 +18,7 @@ from ingest.schemas import (
     SessionPageOut,
     SessionPayload,
     StoredOut,
+    UtcDatetime,
 )
 from ingest.throttle import ApiKeyRateThrottle
 from metrics import selectors
@@ -53,8 +54,8 @@ class SessionListQuery(Schema):
     episode: str | None = None
     workflow: str | None = None
     status: Literal["running", "completed", "failed"] | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
     cursor: str | None = None
     limit: int = Field(50, ge=1, le=200)
 

@@ -6,7 +6,7 @@ numbers, timezone-aware times) and open where the client owns the content
 """
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -45,6 +45,21 @@ Usd = Annotated[float, Field(ge=0, le=10**9)]
 MAX_METADATA_DEPTH = 8
 MAX_OPERATION_METADATA_BYTES = 16 * 1024
 MAX_SESSION_METADATA_BYTES = 64 * 1024
+
+
+def _to_utc(value: datetime) -> datetime:
+    # PostgreSQL takes offsets up to ±15:59 while ISO 8601 allows more; stored times are
+    # UTC anyway, so convert here and keep to years a monitor can mean.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range") from None
+    if not 1970 <= utc.year <= 9998:
+        raise ValueError("the time must fall between 1970 and 9998")
+    return utc
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 def _depth(value: Any) -> int:
@@ -93,14 +108,14 @@ class CacheCounts(WireModel):
 
 class SessionIn(WireModel):
     id: Slug
-    started_at: AwareDatetime
+    started_at: UtcDatetime
     episode: Slug | None = None
     workflow: Label | None = None
     release: Label | None = None
     environment: EnvironmentName | None = None
     host: HostName | None = None
     status: Literal["running", "completed", "failed"] = "running"
-    ended_at: AwareDatetime | None = None
+    ended_at: UtcDatetime | None = None
     cache: CacheCounts | None = None
     counters: dict[Name, Count] | None = Field(default=None, max_length=MAX_METADATA_KEYS)
     tags: list[Name] | None = Field(default=None, max_length=MAX_TAGS)
@@ -117,8 +132,8 @@ class OperationIn(WireModel):
     id: ClientId
     parent_id: ClientId | None = None
     name: Name
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: UtcDatetime
+    ended_at: UtcDatetime | None = None
     duration_s: Seconds | None = None
     success: bool | None = None
     error: ErrorText | None = None
@@ -132,7 +147,7 @@ class ApiCallIn(WireModel):
     operation_id: ClientId | None = None
     provider: Annotated[str, StringConstraints(max_length=64)] | None = None
     model: Annotated[str, StringConstraints(max_length=128)] | None = None
-    at: AwareDatetime | None = None
+    at: UtcDatetime | None = None
     latency_s: Seconds | None = None
     prompt_tokens: Count = 0
     completion_tokens: Count = 0

@@ -6,6 +6,8 @@ in-process through the WSGI application with a valid key.
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -42,7 +44,19 @@ OPERATIONS = {op.label: op for op in (r.ok() for r in load_schema().get_all_oper
 
 
 @pytest.fixture
-def bearer(db) -> dict[str, str]:
+def keep_test_connection():
+    """Calls go straight to the WSGI application, whose request signals would close the
+    database connection that holds the test's transaction; Django's own test client
+    detaches the same handler for the same reason."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def bearer(db, keep_test_connection) -> dict[str, str]:
     project, _ = Project.objects.get_or_create(slug=DEFAULT_PROJECT_SLUG,
                                                defaults={"name": "Default"})
     return {"Authorization": f"Bearer {ApiKey.generate(project=project, name='fuzz')[1]}"}

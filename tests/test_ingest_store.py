@@ -252,3 +252,21 @@ def test_an_editors_correction_survives_a_resend(api):
 
     session.refresh_from_db()
     assert (session.episode.code, session.tags) == ("ep_right", ["reviewed"])
+
+
+def test_offsets_beyond_what_postgresql_takes_are_stored_in_utc(api):
+    payload = {"schema_version": 1,
+               "session": {"id": "far", "started_at": "2026-11-20T10:00:00-18:50"}}
+
+    assert api.post("/sessions", payload).status_code == 201
+    started = Session.objects.get().started_at
+    assert (started.day, started.hour, started.minute) == (21, 4, 50)
+    assert api.get("/sessions", since="2026-11-20T00:00:00-18:50").json()["items"]
+
+
+def test_times_outside_the_years_a_monitor_means_are_422(api):
+    payload = {"schema_version": 1,
+               "session": {"id": "old", "started_at": "0202-05-27T11:07:46-18:50"}}
+
+    assert api.post("/sessions", payload).status_code == 422
+    assert api.get("/sessions", since="0001-01-01T00:00:00+05:00").status_code == 422
