@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import plotly
 from django.contrib import messages
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Avg, Count, Q, Sum
@@ -359,8 +360,13 @@ def add_annotation(request: HttpRequest, external_id: str) -> HttpResponse:
     _, session = _session_or_404(request, external_id)
     form = AnnotationForm(request.POST)
     if form.is_valid():
-        Annotation.objects.create(session=session, author=request.user,
-                                  text=form.cleaned_data["text"])
+        note = Annotation.objects.create(session=session, author=request.user,
+                                         text=form.cleaned_data["text"])
+        # In the admin's history like every other edit, so who noted what stays visible.
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk, queryset=[note], action_flag=ADDITION,
+            change_message="Added from the dashboard's session page.", single_object=True,
+        )
         messages.success(request, "Annotation added.")
     else:
         messages.error(request, "An annotation needs some text (at most 5,000 characters).")

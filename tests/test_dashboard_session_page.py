@@ -1,6 +1,7 @@
 """The session page the API links to: login and role required, user text escaped."""
 
 import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Permission, User
 
 from metrics import analysis
@@ -75,6 +76,8 @@ def test_an_annotation_is_added_from_the_page_and_shown_escaped(viewer, api):
     assert response["Location"] == "/sessions/s1/"
     note = Annotation.objects.get()
     assert (note.text, note.author.username) == ("<b>test model</b> run", "producer")
+    logged = LogEntry.objects.get(object_id=str(note.pk))
+    assert (logged.user.username, logged.action_flag) == ("producer", ADDITION)
     content = viewer.get("/sessions/s1/").content
     assert b"&lt;b&gt;test model&lt;/b&gt; run" in content
 
