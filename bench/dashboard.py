@@ -59,6 +59,11 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
+    # Import every module a request will need now: the build takes half an hour, and a
+    # module first imported after it would come from whatever the work tree holds then.
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view
 
 
 def use_database(scale: str) -> None:
@@ -224,7 +229,7 @@ def logged_in_client():
     from django.contrib.auth.models import Permission, User
     from django.test import Client
 
-    user = User.objects.create_user("bench-producer", password="bench-password-1")
+    user, _ = User.objects.get_or_create(username="bench-producer")
     user.user_permissions.add(*Permission.objects.filter(
         content_type__app_label="metrics", codename__in=["view_session", "add_annotation"]))
     client = Client()
@@ -240,7 +245,10 @@ def counts() -> dict[str, int]:
 
 
 def main() -> None:
-    databases = recreate_databases()
+    # BENCH_REUSE=1 times the databases a previous run built (migrated to the current
+    # schema) instead of building them again: for re-timing after a change to the pages.
+    reuse = os.environ.get("BENCH_REUSE") == "1"
+    databases = {s: f"{PG}/{n}" for s, n in DB_NAMES.items()} if reuse else recreate_databases()
     setup_django(databases["small"])
     small_episodes = SMALL_SESSIONS // RUNS_PER_EPISODE
     scales = {"small": small_episodes, "large": small_episodes * SCALE}
@@ -248,10 +256,12 @@ def main() -> None:
     for scale, episodes in scales.items():
         use_database(scale)
         migrate()
-        print(f"building the {scale} scale: {episodes * RUNS_PER_EPISODE} sessions", flush=True)
-        build(0, episodes, label=scale)
-        add_running(scale)
-        vacuum()
+        if not reuse:
+            print(f"building the {scale} scale: {episodes * RUNS_PER_EPISODE} sessions",
+                  flush=True)
+            build(0, episodes, label=scale)
+            add_running(scale)
+            vacuum()
         sizes[scale] = counts()
         print(f"{scale}: {sizes[scale]}", flush=True)
         clients[scale] = logged_in_client()
