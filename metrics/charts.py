@@ -200,7 +200,9 @@ def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.F
         ]
         traces.append(go.Bar(
             y=[rows[i] for i in chosen], x=widths, base=[bars[i].start_s for i in chosen],
-            orientation="h", name=legend, marker_color=colour,
+            # One row each: without a fixed width plotly sizes a trace's bars by the gap
+            # between its own rows, and two far-apart failures become giant blocks.
+            orientation="h", name=legend, marker_color=colour, width=[0.7] * len(chosen),
             customdata=[[_text(bars[i].label), bars[i].start_s, _text(bars[i].detail)]
                         for i in chosen],
             hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.3f}s, "
@@ -212,7 +214,7 @@ def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.F
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
         xaxis={"title": {"text": "seconds from the session's start"}, "rangemode": "tozero"},
         yaxis={"tickmode": "array", "tickvals": rows, "ticktext": ticks,
-               "autorange": "reversed", "showgrid": False},
+               "range": [len(bars) - 0.5, -0.5], "showgrid": False},  # first row on top
     )
 
 

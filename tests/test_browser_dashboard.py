@@ -1,10 +1,13 @@
 """A real headless Chromium against a live server: log in, open the overview, a comparison
 and a session page, and see the Plotly figures drawn with data and no console errors.
 
-Uses Debian's chromium (``.ci/run`` installs it) through Playwright's Python driver, never a
-browser Playwright downloads. Screenshots go to docs/screenshots/ (the README shows them).
+The data is the demo simulator's (``perfmon.demo``: a fake-model script generator recorded
+with the SDK), sent through the ingest API and analyzed. Uses Debian's chromium
+(``.ci/run`` installs it) through Playwright's Python driver, never a browser Playwright
+downloads. Screenshots go to docs/screenshots/ (the README shows them).
 """
 
+import asyncio
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -12,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_world import build_world, run_payload, send, user_with
+from perfmon.demo import run_demo
+from tests.dashboard_world import run_payload, send, user_with
+from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse: the demo uses the SDK)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -27,14 +32,22 @@ pytestmark = [
 ]
 
 
+DEMO_EPISODES = 6
+DEMO_SPEED = 40.0  # simulated seconds per real second: a few seconds for the whole demo
+
+
 @pytest.fixture
 def world(api):
-    sessions = build_world(api)
-    now = datetime.now(UTC)
-    send(api, run_payload("ep004_live", episode="ep004", started_at=now, status="running",
-                          scenes=2, release="generator 1.6.0"))
+    """The demo's runs (re-runs, a cheaper model, a regression, a failed run) and one
+    session still running."""
+    results = asyncio.run(run_demo(episodes=DEMO_EPISODES, speed=DEMO_SPEED))
+    payloads = {result.run.session_id: result.payload for result in results}
+    for payload in payloads.values():
+        send(api, payload)
+    send(api, run_payload("ep007_live", episode="ep007", started_at=datetime.now(UTC),
+                          status="running", scenes=2))
     user_with("view_session", "add_annotation", name="producer", password="demo-password-1")
-    return sessions
+    return payloads
 
 
 class Page:
@@ -85,7 +98,7 @@ def test_the_dashboard_draws_its_figures_in_a_real_browser(world, live_server):
             drawn = tab.charts_drawn()
             assert set(drawn) == {"fig-duration", "fig-cost", "fig-cache", "fig-tokens"}
             assert all(traces > 0 for traces in drawn.values()), drawn
-            assert tab.page.locator("text=ep004_live").count() >= 1  # running session
+            assert tab.page.locator("text=ep007_live").count() >= 1  # running session
             tab.shot("overview")
 
             tab.open("/episodes/")
@@ -98,10 +111,11 @@ def test_the_dashboard_draws_its_figures_in_a_real_browser(world, live_server):
             assert len(drawn) == 4 and all(traces > 0 for traces in drawn.values()), drawn
             tab.shot("compare")
 
-            tab.open("/sessions/ep002_run3/")
+            tab.open("/sessions/ep002_run3/")  # the demo's failed run
             drawn = tab.charts_drawn()
             assert drawn["fig-waterfall"] >= 2  # succeeded and failed operations
-            assert tab.page.locator(".js-plotly-plot .trace .point").count() == 7  # one bar each
+            bars = tab.page.locator(".js-plotly-plot .trace .point").count()
+            assert bars == len(world["ep002_run3"]["operations"])  # one bar each
             tab.shot("session")
 
             for path, name in (("/episodes/", "episodes"), ("/operations/", "operations"),
