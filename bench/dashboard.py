@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
+from servers import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -40,11 +40,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def recreate_databases() -> dict[str, str]:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for name in DB_NAMES.values():
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {name}")
-    return {scale: f"{PG}/{name}" for scale, name in DB_NAMES.items()}
+    return {scale: recreate_database(PG, name) for scale, name in DB_NAMES.items()}
 
 
 def setup_django(database_url: str) -> None:

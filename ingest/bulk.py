@@ -28,69 +28,67 @@ IN_CHUNK = 5000  # ids per IN (...) list: under SQLite's variable limit
 class Table:
     name: str
     columns: tuple[str, ...]
-    conflict_update: str  # the DO UPDATE clause, in SQL both backends accept
+    conflict_update: str  # the ON CONFLICT clause, in SQL both backends accept
 
     @property
     def column_list(self) -> str:
         return ", ".join(self.columns)
 
 
+CONFLICT_KEY = ("session_id", "client_id")
+
+
+def _upsert_clause(table: str, columns: tuple[str, ...], *, rules: dict[str, str],
+                   where: str = "") -> str:
+    """ON CONFLICT on the wire id: the newest value of every column, unless ``rules``
+    says otherwise for it. The row id and the conflict key never change."""
+    kept = {"id", *CONFLICT_KEY}
+    assignments = ", ".join(
+        f"{column} = {rules.get(column, f'excluded.{column}')}"
+        for column in columns if column not in kept
+    )
+    clause = f"ON CONFLICT ({', '.join(CONFLICT_KEY)}) DO UPDATE SET {assignments}"
+    return f"{clause} WHERE {where}" if where else clause
+
+
 _OPS = Operation._meta.db_table
+_OPS_COLUMNS = (
+    "id", "session_id", "client_id", "parent_client_id", "parent_id", "name", "started_at",
+    "ended_at", "duration_s", "success", "error", "metadata", "cache_hits", "cache_misses",
+)
 OPERATIONS = Table(
     name=_OPS,
-    columns=(
-        "id", "session_id", "client_id", "parent_client_id", "parent_id", "name",
-        "started_at", "ended_at", "duration_s", "success", "error", "metadata", "cache_hits",
-        "cache_misses",
+    columns=_OPS_COLUMNS,
+    conflict_update=_upsert_clause(
+        _OPS, _OPS_COLUMNS,
+        rules={"parent_id": f"COALESCE(excluded.parent_id, {_OPS}.parent_id)"},
+        # a finished operation never goes back to running
+        where=f"{_OPS}.ended_at IS NULL OR excluded.ended_at IS NOT NULL",
     ),
-    conflict_update=f"""
-        ON CONFLICT (session_id, client_id) DO UPDATE SET
-            parent_client_id = excluded.parent_client_id,
-            parent_id = COALESCE(excluded.parent_id, {_OPS}.parent_id),
-            name = excluded.name,
-            started_at = excluded.started_at,
-            ended_at = excluded.ended_at,
-            duration_s = excluded.duration_s,
-            success = excluded.success,
-            error = excluded.error,
-            metadata = excluded.metadata,
-            cache_hits = excluded.cache_hits,
-            cache_misses = excluded.cache_misses
-        WHERE {_OPS}.ended_at IS NULL OR excluded.ended_at IS NOT NULL
-    """,
 )
 
 _CALLS = ApiCall._meta.db_table
+_CALLS_COLUMNS = (
+    "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
+    "at", "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
+    "cache_write_tokens", "total_tokens", "cost_usd", "cost_source", "prompt_hash", "error",
+    "error_message",
+)
+_CLIENT_PRICED = "excluded.cost_source = 'client'"
 API_CALLS = Table(
     name=_CALLS,
-    columns=(
-        "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
-        "at", "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
-        "cache_write_tokens", "total_tokens", "cost_usd", "cost_source", "prompt_hash",
-        "error", "error_message",
+    columns=_CALLS_COLUMNS,
+    conflict_update=_upsert_clause(
+        _CALLS, _CALLS_COLUMNS,
+        rules={
+            "operation_id": f"COALESCE(excluded.operation_id, {_CALLS}.operation_id)",
+            # A cost the server computed is kept when the same call is resent without one.
+            "cost_usd": f"CASE WHEN {_CLIENT_PRICED} THEN excluded.cost_usd "
+                        f"ELSE {_CALLS}.cost_usd END",
+            "cost_source": f"CASE WHEN {_CLIENT_PRICED} THEN excluded.cost_source "
+                           f"ELSE {_CALLS}.cost_source END",
+        },
     ),
-    # A cost the server computed is kept when the same call is resent without one.
-    conflict_update=f"""
-        ON CONFLICT (session_id, client_id) DO UPDATE SET
-            operation_client_id = excluded.operation_client_id,
-            operation_id = COALESCE(excluded.operation_id, {_CALLS}.operation_id),
-            provider = excluded.provider,
-            model = excluded.model,
-            at = excluded.at,
-            latency_s = excluded.latency_s,
-            prompt_tokens = excluded.prompt_tokens,
-            completion_tokens = excluded.completion_tokens,
-            cached_tokens = excluded.cached_tokens,
-            cache_write_tokens = excluded.cache_write_tokens,
-            total_tokens = excluded.total_tokens,
-            cost_usd = CASE WHEN excluded.cost_source = 'client'
-                            THEN excluded.cost_usd ELSE {_CALLS}.cost_usd END,
-            cost_source = CASE WHEN excluded.cost_source = 'client'
-                               THEN excluded.cost_source ELSE {_CALLS}.cost_source END,
-            prompt_hash = excluded.prompt_hash,
-            error = excluded.error,
-            error_message = excluded.error_message
-    """,
 )
 
 

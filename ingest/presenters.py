@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from metrics import selectors
+from metrics import export, selectors
 from metrics.links import session_url
 from metrics.models import Episode, Session
 
@@ -88,38 +88,10 @@ def session_detail(
         unpriced_calls=session.api_calls.filter(cost_source="unpriced").count(),
     )
     if "operations" in include:
-        detail["operations"] = list(_operations(session))
+        detail["operations"] = list(export.operation_records(session))
     if "api_calls" in include:
-        detail["api_calls"] = list(_api_calls(session))
+        detail["api_calls"] = list(export.api_call_records(session))
     return detail
-
-
-def _operations(session: Session):
-    rows = session.operations.order_by("started_at", "pk").values_list(
-        "client_id", "parent_client_id", "name", "started_at", "ended_at", "duration_s",
-        "success", "error", "metadata", "cache_hits", "cache_misses",
-    )
-    keys = (
-        "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success",
-        "error", "metadata", "cache_hits", "cache_misses",
-    )
-    for row in rows.iterator(chunk_size=2000):
-        yield dict(zip(keys, row, strict=True))
-
-
-def _api_calls(session: Session):
-    rows = session.api_calls.order_by("at", "pk").values_list(
-        "client_id", "operation_client_id", "provider", "model", "at", "latency_s",
-        "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
-        "total_tokens", "cost_usd", "cost_source", "prompt_hash", "error", "error_message",
-    )
-    keys = (
-        "id", "operation_id", "provider", "model", "at", "latency_s", "prompt_tokens",
-        "completion_tokens", "cached_tokens", "cache_write_tokens", "total_tokens",
-        "cost_usd", "cost_source", "prompt_hash", "error", "error_message",
-    )
-    for row in rows.iterator(chunk_size=2000):
-        yield dict(zip(keys, row, strict=True))
 
 
 def episode_totals(episode: Episode) -> dict[str, Any]:

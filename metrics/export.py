@@ -48,34 +48,55 @@ def _session_fields(session: Session) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+# Wire name -> column, in the order the wire lists them.
+OPERATION_FIELDS = {
+    "id": "client_id", "parent_id": "parent_client_id", "name": "name",
+    "started_at": "started_at", "ended_at": "ended_at", "duration_s": "duration_s",
+    "success": "success", "error": "error", "metadata": "metadata",
+    "cache_hits": "cache_hits", "cache_misses": "cache_misses",
+}
+API_CALL_FIELDS = {
+    "id": "client_id", "operation_id": "operation_client_id", "provider": "provider",
+    "model": "model", "at": "at", "latency_s": "latency_s", "prompt_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens", "cached_tokens": "cached_tokens",
+    "cache_write_tokens": "cache_write_tokens", "total_tokens": "total_tokens",
+    "cost_usd": "cost_usd", "cost_source": "cost_source", "prompt_hash": "prompt_hash",
+    "error": "error", "error_message": "error_message",
+}
+
+
+def operation_records(session: Session) -> Iterator[dict[str, Any]]:
+    """The session's operations under their wire names, values as stored, start order."""
+    rows = Operation.objects.filter(session=session).order_by("started_at", "pk")
+    yield from _records(rows, OPERATION_FIELDS)
+
+
+def api_call_records(session: Session) -> Iterator[dict[str, Any]]:
+    """The session's API calls under their wire names (plus ``cost_source``), time order."""
+    rows = ApiCall.objects.filter(session=session).order_by("at", "pk")
+    yield from _records(rows, API_CALL_FIELDS)
+
+
+def _records(rows, fields: dict[str, str]) -> Iterator[dict[str, Any]]:
+    keys = tuple(fields)
+    for row in rows.values_list(*fields.values()).iterator(chunk_size=5000):
+        yield dict(zip(keys, row, strict=True))
+
+
 def _operations(session: Session) -> Iterator[dict[str, Any]]:
-    rows = Operation.objects.filter(session=session).order_by("started_at", "pk").values_list(
-        "client_id", "parent_client_id", "name", "started_at", "ended_at", "duration_s",
-        "success", "error", "metadata", "cache_hits", "cache_misses",
-    )
-    for (op_id, parent_id, name, started, ended, duration, success, error, metadata,
-         hits, misses) in rows.iterator(chunk_size=5000):
-        yield {
-            "id": op_id, "parent_id": parent_id, "name": name, "started_at": _iso(started),
-            "ended_at": _iso(ended), "duration_s": duration, "success": success,
-            "error": error, "metadata": metadata, "cache_hits": hits, "cache_misses": misses,
-        }
+    for op in operation_records(session):
+        yield {**op, "started_at": _iso(op["started_at"]), "ended_at": _iso(op["ended_at"])}
 
 
 def _api_calls(session: Session) -> Iterator[dict[str, Any]]:
-    rows = ApiCall.objects.filter(session=session).order_by("at", "pk").values_list(
-        "client_id", "operation_client_id", "provider", "model", "at", "latency_s",
-        "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
-        "total_tokens", "cost_usd", "cost_source", "prompt_hash", "error", "error_message",
-    )
-    for (call_id, op_id, provider, model, at, latency, prompt, completion, cached, written,
-         total, cost, source, prompt_hash, error, message) in rows.iterator(chunk_size=5000):
+    for call in api_call_records(session):
+        source = call.pop("cost_source")
         yield {
-            "id": call_id, "operation_id": op_id, "provider": provider or None,
-            "model": model or None, "at": _iso(at), "latency_s": latency,
-            "prompt_tokens": prompt, "completion_tokens": completion, "cached_tokens": cached,
-            "cache_write_tokens": written, "total_tokens": total,
+            **call,
+            "provider": call["provider"] or None,
+            "model": call["model"] or None,
+            "at": _iso(call["at"]),
             # Only a client's own cost travels: a server price is recomputed on import.
-            "cost_usd": float(cost) if source == ApiCall.CostSource.CLIENT else None,
-            "prompt_hash": prompt_hash, "error": error, "error_message": message,
+            "cost_usd": float(call["cost_usd"]) if source == ApiCall.CostSource.CLIENT
+            else None,
         }
