@@ -40,6 +40,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files (dashboard CSS/JS, the admin's) from the web process
+    # itself, so a gunicorn deployment needs no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "ingest.middleware.IngestBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
