@@ -26,6 +26,7 @@ MAX_API_CALLS = 50_000
 MAX_TAGS = 50
 MAX_METADATA_KEYS = 100
 MAX_ERROR_CHARS = 10_000
+MAX_BATCH_SESSIONS = 100
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=128)
@@ -190,7 +191,7 @@ class BatchIn(BaseModel):
 
     # Items stay raw here: each is validated on its own so one bad session does not
     # reject the others.
-    sessions: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+    sessions: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_SESSIONS)
 
 
 # --- Responses ---------------------------------------------------------------------------

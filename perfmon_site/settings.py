@@ -137,7 +137,6 @@ if env_bool("BEHIND_TLS_PROXY", False):
 # The body cap applies both to what arrives on the wire and to what a gzip body inflates
 # to, so a small compressed "bomb" cannot exhaust memory.
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024)
-INGEST_MAX_BATCH_SESSIONS = 100
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 API_KEY_LAST_USED_RESOLUTION_S = env_int("API_KEY_LAST_USED_RESOLUTION_S", 60)
 # Requests per API key per minute; beyond it the API answers 429 with Retry-After (the SDK
