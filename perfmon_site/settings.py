@@ -5,6 +5,7 @@ clone runs with nothing set: SQLite in the project folder and Celery tasks execu
 eagerly in-process. Set DATABASE_URL / CELERY_BROKER_URL to scale out.
 """
 
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -112,7 +113,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = BASE_DIR / "staticfiles"  # filled by collectstatic; whitenoise serves it
+if DEBUG:
+    # In development runserver serves static files from the apps and STATIC_ROOT does not
+    # exist; in production its absence is a deployment mistake worth the warning.
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
