@@ -71,8 +71,9 @@ _CALLS = ApiCall._meta.db_table
 _CALLS_COLUMNS = (
     "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
     "at", "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
-    "cache_write_tokens", "total_tokens", "cost_usd", "cost_source", "prompt_hash", "error",
-    "error_message",
+    "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "total_tokens",
+    "cost_usd", "cost_source", "prompt_hash", "error", "error_message", "streamed",
+    "time_to_first_token_s", "attempts",
 )
 _CLIENT_PRICED = "excluded.cost_source = 'client'"
 API_CALLS = Table(
@@ -141,12 +142,13 @@ def api_call_rows(
             session_pk, call.id, call.operation_id, ids.get(call.operation_id),
             call.provider or "", call.model or "", adapt_dt(call.at or default_at), call.latency_s,
             call.prompt_tokens, call.completion_tokens, call.cached_tokens,
-            call.cache_write_tokens,
+            call.cache_write_tokens, call.cache_write_1h_tokens, call.reasoning_tokens,
             call.total_tokens
             if call.total_tokens is not None
             else call.prompt_tokens + call.completion_tokens,
             call.cost_usd, client if call.cost_usd is not None else pending,
-            call.prompt_hash, call.error, call.error_message,
+            call.prompt_hash, call.error, call.error_message, call.streamed,
+            call.time_to_first_token_s, call.attempts,
         )
         for call in calls
     ]

@@ -154,11 +154,27 @@ class ApiCallIn(WireModel):
     completion_tokens: Count = 0
     cached_tokens: Count = 0
     cache_write_tokens: Count = 0
+    # The part of cache_write_tokens written to a 1-hour cache (priced apart from 5-minute).
+    cache_write_1h_tokens: Count = 0
+    # The part of completion_tokens spent on reasoning.
+    reasoning_tokens: Count = 0
     total_tokens: Count | None = None
     cost_usd: Usd | None = None
     prompt_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
     error: bool = False
     error_message: ErrorText | None = None
+    streamed: bool = False
+    time_to_first_token_s: Seconds | None = None
+    # HTTP attempts the client made for this call: 1, or more when it retried.
+    attempts: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _parts_within_wholes(self) -> "ApiCallIn":
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            raise ValueError("cache_write_1h_tokens is part of cache_write_tokens")
+        if self.reasoning_tokens > self.completion_tokens:
+            raise ValueError("reasoning_tokens is part of completion_tokens")
+        return self
 
 
 class SessionPayload(WireModel):

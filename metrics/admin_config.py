@@ -29,7 +29,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
     form = ModelPriceForm
     list_display = [
         "provider", "model", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
-        "cache_write_per_mtok", "valid_from", "source",
+        "cache_write_per_mtok", "cache_write_1h_per_mtok", "valid_from", "source",
     ]
     list_filter = ["provider"]
     search_fields = ["provider", "model"]

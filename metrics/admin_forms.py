@@ -18,6 +18,7 @@ MAX_TAGS = 50
 MAX_TAG_CHARS = 200
 PRICE_FIELDS = (
     "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
 )
 RATE_METRICS = {Budget.Metric.CACHE_HIT_RATE, Budget.Metric.API_ERROR_RATE}
 
@@ -116,7 +117,7 @@ class ModelPriceForm(forms.ModelForm):
         model = ModelPrice
         fields = [
             "provider", "model", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
-            "cache_write_per_mtok", "valid_from", "source",
+            "cache_write_per_mtok", "cache_write_1h_per_mtok", "valid_from", "source",
         ]
 
     def clean_source(self) -> str:

@@ -59,9 +59,12 @@ API_CALL_FIELDS = {
     "id": "client_id", "operation_id": "operation_client_id", "provider": "provider",
     "model": "model", "at": "at", "latency_s": "latency_s", "prompt_tokens": "prompt_tokens",
     "completion_tokens": "completion_tokens", "cached_tokens": "cached_tokens",
-    "cache_write_tokens": "cache_write_tokens", "total_tokens": "total_tokens",
+    "cache_write_tokens": "cache_write_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens", "reasoning_tokens": "reasoning_tokens",
+    "total_tokens": "total_tokens",
     "cost_usd": "cost_usd", "cost_source": "cost_source", "prompt_hash": "prompt_hash",
-    "error": "error", "error_message": "error_message",
+    "error": "error", "error_message": "error_message", "streamed": "streamed",
+    "time_to_first_token_s": "time_to_first_token_s", "attempts": "attempts",
 }
 
 

@@ -188,6 +188,12 @@ class ApiCall(models.Model):
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_1h_tokens = models.PositiveBigIntegerField(
+        default=0, help_text="The part of the cache writes that went to a 1-hour cache."
+    )
+    reasoning_tokens = models.PositiveBigIntegerField(
+        default=0, help_text="The part of the completion tokens spent on reasoning."
+    )
     total_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_FIELD, null=True, blank=True)
     cost_source = models.CharField(
@@ -196,6 +202,9 @@ class ApiCall(models.Model):
     prompt_hash = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     error = models.BooleanField(default=False)
     error_message = models.TextField(null=True, blank=True)  # noqa: DJ001
+    streamed = models.BooleanField(default=False)
+    time_to_first_token_s = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
@@ -222,7 +231,12 @@ class ModelPrice(models.Model):
         max_digits=12, decimal_places=6, null=True, blank=True
     )
     cache_write_per_mtok = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Writes to the 5-minute cache; blank means the input price.",
+    )
+    cache_write_1h_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Writes to the 1-hour cache; blank means the 5-minute write price.",
     )
     valid_from = models.DateTimeField()
     source = models.CharField(max_length=500, help_text="Where the price was read, and when.")

@@ -1,9 +1,10 @@
 """Pricing model calls from the ModelPrice table, in the database.
 
-Token convention (the SDK's, and OpenAI's): ``prompt_tokens`` counts every input token,
+The token ledger (DESIGN.md): ``prompt_tokens`` counts every input token;
 ``cached_tokens`` and ``cache_write_tokens`` are the parts of it read from and written to
-the provider's prompt cache. Each kind has its own price; a missing cached-input or
-cache-write price falls back to the plain input price.
+the provider's prompt cache, and ``cache_write_1h_tokens`` the part of the writes that went
+to a 1-hour cache. Each kind has its own price; a missing cached-input or 5-minute write
+price falls back to the plain input price, a missing 1-hour write price to the 5-minute one.
 """
 
 from dataclasses import dataclass
@@ -45,18 +46,13 @@ def price_calls(calls: QuerySet[ApiCall]) -> None:
     def price(field: str) -> Subquery:
         return Subquery(valid.values(field)[:1], output_field=_PRICE)
 
-    uncached_input = Greatest(
-        F("prompt_tokens") - F("cached_tokens") - F("cache_write_tokens"), Value(0)
-    )
     cost = ExpressionWrapper(
-        (
-            uncached_input * price("input_per_mtok")
-            + F("completion_tokens") * price("output_per_mtok")
-            + F("cached_tokens") * Coalesce(price("cached_input_per_mtok"), price("input_per_mtok"))
-            + F("cache_write_tokens")
-            * Coalesce(price("cache_write_per_mtok"), price("input_per_mtok"))
-        )
-        / Value(PER_TOKEN),
+        ledger_cost(
+            tokens=lambda field: F(field),
+            prices=price,
+            at_least_zero=lambda expr: Greatest(expr, Value(0)),
+            coalesce=Coalesce,
+        ),
         output_field=_MONEY,
     )
     server_priced.update(cost_usd=cost)
@@ -78,12 +74,45 @@ def sessions_to_reprice(*, provider: str, model: str, since) -> QuerySet:
     )
 
 
+def ledger_cost(*, tokens, prices, at_least_zero, coalesce):
+    """The cost of one ledger: token counts by field times the price of each kind.
+
+    The one formula for both SQL expressions and Python numbers: ``tokens(field)`` and
+    ``prices(field)`` give the operands, ``at_least_zero`` and ``coalesce`` the two
+    functions the formula needs, in the caller's arithmetic.
+    """
+    writes_1h = tokens("cache_write_1h_tokens")
+    writes_5m = at_least_zero(tokens("cache_write_tokens") - writes_1h)
+    uncached_input = at_least_zero(
+        tokens("prompt_tokens") - tokens("cached_tokens") - tokens("cache_write_tokens")
+    )
+    input_price = prices("input_per_mtok")
+    write_price = coalesce(prices("cache_write_per_mtok"), input_price)
+    return (
+        uncached_input * input_price
+        + tokens("completion_tokens") * prices("output_per_mtok")
+        + tokens("cached_tokens") * coalesce(prices("cached_input_per_mtok"), input_price)
+        + writes_5m * write_price
+        + writes_1h * coalesce(prices("cache_write_1h_per_mtok"), write_price)
+    ) / PER_TOKEN
+
+
+def _first_not_none(*values):
+    return next((value for value in values if value is not None), None)
+
+
 @dataclass(frozen=True)
 class WhatIf:
     episode: str
     actual_cost_usd: Decimal
     what_if_cost_usd: Decimal
     calls: int
+
+
+_WHAT_IF_SUMS = {
+    "prompt_tokens": "prompt", "completion_tokens": "completion", "cached_tokens": "cached",
+    "cache_write_tokens": "cache_write", "cache_write_1h_tokens": "cache_write_1h",
+}
 
 
 def what_if_cost(
@@ -109,21 +138,19 @@ def what_if_cost(
             completion=Sum("completion_tokens"),
             cached=Sum("cached_tokens"),
             cache_write=Sum("cache_write_tokens"),
+            cache_write_1h=Sum("cache_write_1h_tokens"),
             actual=Sum("cost_usd"),
         )
         .order_by("session__episode__code")
     )
-    cached_price = price.cached_input_per_mtok or price.input_per_mtok
-    write_price = price.cache_write_per_mtok or price.input_per_mtok
     results = []
     for row in totals:
-        uncached = max(row["prompt"] - row["cached"] - row["cache_write"], 0)
-        cost = (
-            uncached * price.input_per_mtok
-            + row["completion"] * price.output_per_mtok
-            + row["cached"] * cached_price
-            + row["cache_write"] * write_price
-        ) / PER_TOKEN
+        cost = ledger_cost(
+            tokens=lambda field, row=row: row[_WHAT_IF_SUMS[field]],
+            prices=lambda field: getattr(price, field),
+            at_least_zero=lambda value: max(value, 0),
+            coalesce=_first_not_none,
+        )
         results.append(
             WhatIf(
                 episode=row["session__episode__code"],

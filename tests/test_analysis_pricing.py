@@ -50,6 +50,46 @@ def test_each_token_kind_has_its_own_price(api, house_model):
     assert session.cost_usd == expected
 
 
+def test_one_hour_cache_writes_have_their_own_price(api, house_model):
+    house_model.cache_write_1h_per_mtok = Decimal("4")
+    house_model.save()
+    call = writer_call("c1", prompt_tokens=1_000_000, completion_tokens=100_000,
+                       reasoning_tokens=40_000, cached_tokens=200_000,
+                       cache_write_tokens=300_000, cache_write_1h_tokens=100_000)
+
+    analyzed(api, session_payload(api_calls=[call]))
+
+    # uncached input 500k × $2 + output 100k × $10 (reasoning is part of it, no extra)
+    # + cached 200k × $0.5 + 5-minute writes 200k × $3 + 1-hour writes 100k × $4
+    expected = Decimal("1.0") + Decimal("1.0") + Decimal("0.1") + Decimal("0.6") + Decimal("0.4")
+    priced = ApiCall.objects.get()
+    assert priced.cost_usd == expected
+    assert (priced.reasoning_tokens, priced.cache_write_1h_tokens) == (40_000, 100_000)
+
+
+def test_one_hour_writes_without_their_own_price_cost_the_five_minute_price(api, house_model):
+    call = writer_call("c1", prompt_tokens=300_000, completion_tokens=0,
+                       cache_write_tokens=300_000, cache_write_1h_tokens=100_000)
+
+    analyzed(api, session_payload(api_calls=[call]))
+
+    assert ApiCall.objects.get().cost_usd == Decimal("0.9")  # 300k written × $3
+
+
+def test_what_if_prices_one_hour_writes_like_the_server(api, house_model, project):
+    house_model.cache_write_1h_per_mtok = Decimal("4")
+    house_model.save()
+    call = writer_call("c1", prompt_tokens=1_000_000, completion_tokens=100_000,
+                       cached_tokens=200_000, cache_write_tokens=300_000,
+                       cache_write_1h_tokens=100_000)
+    analyzed(api, session_payload(api_calls=[call]))
+
+    (row,) = what_if_cost(project=project, episodes=["ep001"], provider="acme",
+                          model="writer-1")
+
+    assert row.what_if_cost_usd == row.actual_cost_usd == Decimal("3.1")
+
+
 def test_the_price_valid_at_the_calls_time_is_used(api, house_model):
     ModelPrice.objects.create(
         provider="acme", model="writer-1", input_per_mtok=Decimal("4"),

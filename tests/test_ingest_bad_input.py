@@ -212,3 +212,16 @@ def test_huge_or_negative_call_figures_are_422(api, field):
         call = api_call("c1")
         call[field] = bad
         assert api.post("/sessions", session_payload(api_calls=[call])).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("part", "whole"),
+    [("cache_write_1h_tokens", "cache_write_tokens"), ("reasoning_tokens", "completion_tokens")],
+)
+def test_a_ledger_part_larger_than_its_whole_is_refused(api, part, whole):
+    call = {"id": "c1", "prompt_tokens": 100, "completion_tokens": 10, whole: 10, part: 11}
+
+    response = api.post("/sessions", session_payload(api_calls=[call]))
+
+    assert response.status_code == 422
+    assert ["body", "payload", "api_calls", 0] in locs(response)
