@@ -82,13 +82,13 @@ def bench_analyze_session() -> dict:
 
     from ingest.schemas import SessionPayload
     from ingest.services import store_payload
-    from metrics import analysis
+    from metrics.analysis.analyze import analyze_session
     from metrics.models import Project
 
     project = Project.objects.get(slug="default")
     payload = SessionPayload.model_validate(big_session_payload(10_000, 2_000))
     session = store_payload(project, payload).session
-    analysis.analyze_session(session)  # warm up: the first run prices and fills rollups
+    analyze_session(session)  # warm up: the first run prices and fills rollups
 
     def floor() -> None:
         with connection.cursor() as cursor:
@@ -98,7 +98,7 @@ def bench_analyze_session() -> dict:
             cursor.fetchall()
 
     floor_s = median_time(floor)
-    analyze_s = median_time(lambda: analysis.analyze_session(session))
+    analyze_s = median_time(lambda: analyze_session(session))
     return {"analyze_session_s": round(analyze_s, 4), "analyze_floor_s": round(floor_s, 4),
             "analyze_ratio": round(analyze_s / floor_s, 2)}
 
@@ -147,7 +147,7 @@ ANALYZE;
 
 
 def bench_rebuild(database_url: str) -> dict:
-    from metrics import rollups
+    from metrics.analysis import rollups
 
     with psycopg.connect(database_url) as conn:
         for statement in GENERATE_SQL.split(";\n"):

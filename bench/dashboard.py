@@ -139,7 +139,7 @@ def build(first_episode: int, episodes: int, *, label: str) -> None:
     """``episodes`` episodes of RUNS_PER_EPISODE runs, spread over the last 30 days."""
     from ingest.schemas import SessionPayload
     from ingest.services import store_payload
-    from metrics import analysis
+    from metrics.analysis.analyze import analyze_session
     from metrics.models import Project
 
     project = Project.objects.get(slug="default")
@@ -153,7 +153,7 @@ def build(first_episode: int, episodes: int, *, label: str) -> None:
             started = base + timedelta(minutes=7 * r) - timedelta(hours=2)
             payload = session_payload(f"ep{e:04}_run{r}", f"ep{e:04}", started, e * 13 + r)
             session = store_payload(project, SessionPayload.model_validate(payload)).session
-            analysis.analyze_session(session)
+            analyze_session(session)
             n += 1
             if n % 500 == 0:
                 rate = n / (time.perf_counter() - began)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from metrics import export, selectors
+from metrics import payloads, selectors
 from metrics.links import session_url
 from metrics.models import Episode, Session
 
@@ -88,9 +88,9 @@ def session_detail(
         unpriced_calls=session.api_calls.filter(cost_source="unpriced").count(),
     )
     if "operations" in include:
-        detail["operations"] = list(export.operation_records(session))
+        detail["operations"] = list(payloads.operation_records(session))
     if "api_calls" in include:
-        detail["api_calls"] = list(export.api_call_records(session))
+        detail["api_calls"] = list(payloads.api_call_records(session))
     return detail
 
 

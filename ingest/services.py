@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from ingest import bulk
 from ingest.schemas import SessionIn, SessionPayload
+from metrics.analysis.totals import refresh_session_totals
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
-from metrics.totals import refresh_session_totals
 
 logger = logging.getLogger(__name__)
 

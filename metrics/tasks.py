@@ -8,7 +8,7 @@ from django.db import OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from metrics import analysis, pricing, rollups
+from metrics.analysis import analyze, pricing, rollups
 from metrics.models import Session
 
 SWEEP_BATCH = 500
@@ -26,7 +26,7 @@ def analyze_session(session_pk: int) -> None:
     session = Session.objects.filter(pk=session_pk).first()
     if session is None:  # deleted since it was enqueued
         return
-    analysis.analyze_session(session)
+    analyze.analyze_session(session)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

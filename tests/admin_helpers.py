@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from ingest.schemas import SessionPayload
 from ingest.services import store_payload
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
 from metrics.models import Project, Session
 
 PASSWORD = "a-long-test-password"
@@ -37,7 +37,7 @@ def store(project: Project, payload: dict[str, Any], *, analyze: bool = True) ->
     ingest's after-commit analysis does not run by itself)."""
     session = store_payload(project, SessionPayload.model_validate(payload)).session
     if analyze:
-        analysis.analyze_session(session)
+        analyze_session(session)
         session.refresh_from_db()
     return session
 

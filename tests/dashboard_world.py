@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import Permission, User
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
 from metrics.models import Session
 
 EPISODES = ("ep001", "ep002", "ep003")
@@ -98,7 +98,7 @@ def send(api, payload: dict) -> Session:
     response = api.post("/sessions", payload)
     assert response.status_code in (200, 201), response.content
     session = Session.objects.get(external_id=payload["session"]["id"])
-    analysis.analyze_session(session)
+    analyze_session(session)
     session.refresh_from_db()
     return session
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 
-from metrics.admin import SessionAdmin
+from metrics.admin.sessions import SessionAdmin
 from metrics.models import Annotation, Budget, Episode, EpisodeCost, Session
 from tests.admin_helpers import admin_url, logged_in, person, run_action, store
 from tests.factories import api_call, big_payload, operation, script_payload, session_payload

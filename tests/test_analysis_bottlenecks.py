@@ -7,9 +7,9 @@ from django.test import override_settings
 
 from ingest.schemas import SessionPayload
 from ingest.services import store_payload
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
+from metrics.analysis.operation_stats import TimedOperation, name_stats
 from metrics.models import OperationStat, Session
-from metrics.operation_stats import TimedOperation, name_stats
 from tests.factories import T0, operation, session_payload
 
 
@@ -70,10 +70,10 @@ def test_analyze_session_twice_gives_the_same_rows(project):
            operation("a", "scene_generation", start_s=0, duration_s=7, parent_id="root")]
     stored = store_payload(project, SessionPayload.model_validate(session_payload(operations=ops)))
 
-    analysis.analyze_session(stored.session)
+    analyze_session(stored.session)
     bottlenecks = OperationStat.objects.filter(is_bottleneck=True).order_by("-share")
     first = list(bottlenecks.values_list("name", "self_time_s", "share", "occurrences"))
-    analysis.analyze_session(stored.session)
+    analyze_session(stored.session)
 
     assert list(bottlenecks.values_list("name", "self_time_s", "share", "occurrences")) == first
     assert first == [("scene_generation", pytest.approx(7), pytest.approx(0.7), 1),
@@ -88,7 +88,7 @@ def test_threshold_comes_from_settings(project):
            operation("a", "scene_generation", start_s=0, duration_s=7, parent_id="root")]
     stored = store_payload(project, SessionPayload.model_validate(session_payload(operations=ops)))
 
-    analysis.analyze_session(stored.session)
+    analyze_session(stored.session)
 
     bottlenecks = OperationStat.objects.filter(is_bottleneck=True)
     assert list(bottlenecks.values_list("name", flat=True)) == ["scene_generation"]

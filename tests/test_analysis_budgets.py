@@ -2,7 +2,7 @@
 
 import pytest
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
 from metrics.models import Budget, BudgetCheck, Project, Session
 from tests.factories import T0, api_call, session_payload
 
@@ -34,7 +34,7 @@ def budgets(project):
 def analyze(api, payload) -> dict[str, bool]:
     api.post("/sessions", payload)
     session = Session.objects.get(external_id=payload["session"]["id"])
-    analysis.analyze_session(session)
+    analyze_session(session)
     return dict(BudgetCheck.objects.filter(session=session).values_list("budget__name",
                                                                         "passed"))
 

@@ -5,10 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from metrics import analysis, findings
-from metrics.findings import CallRecord
+from metrics.analysis import findings
+from metrics.analysis.analyze import analyze_session
+from metrics.analysis.findings import CallRecord
+from metrics.analysis.operation_stats import NameStat
 from metrics.models import Finding, Session
-from metrics.operation_stats import NameStat
 from tests.factories import T0, api_call, operation, session_payload
 
 
@@ -90,12 +91,12 @@ def test_analysis_stores_findings_with_evidence_and_shows_them_in_the_api(api):
     for c in calls:
         c["latency_s"] = 1.5
     api.post("/sessions", session_payload(operations=ops, api_calls=calls))
-    analysis.analyze_session(Session.objects.get())
+    analyze_session(Session.objects.get())
 
     kinds = set(Finding.objects.values_list("kind", flat=True))
     assert {"repeated_prompt", "sequential_calls"} <= kinds
     shown = api.get("/sessions/ep001_run1").json()["findings"]
     assert {"repeated_prompt", "sequential_calls"} <= {f["kind"] for f in shown}
 
-    analysis.analyze_session(Session.objects.get())
+    analyze_session(Session.objects.get())
     assert Finding.objects.count() == len(shown)  # re-analysis replaces, never adds

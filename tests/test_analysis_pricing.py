@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
+from metrics.analysis.pricing import what_if_cost
 from metrics.models import ApiCall, EpisodeCost, Finding, ModelPrice, Project, Session
-from metrics.pricing import what_if_cost
 from tests.factories import T0, api_call, session_payload
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def writer_call(call_id: str, **kwargs):
 def analyzed(api, payload) -> Session:
     api.post("/sessions", payload)
     session = Session.objects.get(external_id=payload["session"]["id"])
-    analysis.analyze_session(session)
+    analyze_session(session)
     session.refresh_from_db()
     return session
 
@@ -130,7 +130,7 @@ def test_pricing_twice_changes_nothing(api, house_model):
     session = analyzed(api, session_payload(api_calls=[writer_call("c1")]))
     first = list(ApiCall.objects.values_list("cost_usd", "cost_source"))
 
-    analysis.analyze_session(session)
+    analyze_session(session)
 
     assert list(ApiCall.objects.values_list("cost_usd", "cost_source")) == first
 

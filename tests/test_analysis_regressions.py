@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
 from metrics.models import Regression, Session
 from tests.factories import T0, api_call, operation, session_payload
 
@@ -28,7 +28,7 @@ def run(api, session_id, *, hour, dialogue_s, tiny_s=0.01, cost=0.10, baseline=F
     session = Session.objects.get(external_id=session_id)
     if baseline:
         Session.objects.filter(pk=session.pk).update(is_baseline=True)
-    analysis.analyze_session(session)
+    analyze_session(session)
     return session
 
 

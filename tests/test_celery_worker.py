@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
 from metrics.models import EpisodeCost, OperationStat, Session
 from tests.factories import script_payload
 
@@ -132,7 +132,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_redone(api, workers):
     assert wait_for(lambda: Session.objects.filter(analyzed_at__isnull=False).exists())
     redone = analysis_figures(session)
     # The same figures as a single clean analysis: nothing half-applied, nothing twice.
-    analysis.analyze_session(session)
+    analyze_session(session)
     assert analysis_figures(session) == redone
     assert redone["rollups"][0][2] == 1  # the session counted once in its rollup row
 

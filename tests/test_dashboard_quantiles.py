@@ -6,8 +6,8 @@ import random
 import pytest
 from django.db.models import Count, FloatField, Q
 
+from metrics.dashboard.quantiles import PercentileDisc, median, median_of, nearest_rank
 from metrics.models import Session
-from metrics.quantiles import PercentileDisc, median, median_of, nearest_rank
 from tests.factories import session_payload
 
 pytestmark = pytest.mark.django_db

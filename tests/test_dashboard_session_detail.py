@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import User
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
+from metrics.dashboard.waterfall import DRAW_ALL_UP_TO, FAILED, FIRST, SLOWEST
 from metrics.models import Session
-from metrics.waterfall import DRAW_ALL_UP_TO, FAILED, FIRST, SLOWEST
 from tests.dashboard_world import build_world, run_payload, send, user_with
 from tests.factories import big_payload
 
@@ -52,7 +52,7 @@ def test_a_huge_session_draws_a_bounded_waterfall(viewer, api, django_assert_max
         payload["operations"][i]["success"] = False
     payload["operations"][2000]["duration_s"] = 90.0
     api.post("/sessions", payload)
-    analysis.analyze_session(Session.objects.get())
+    analyze_session(Session.objects.get())
 
     with django_assert_max_num_queries(40):
         response = viewer.get("/sessions/huge/")

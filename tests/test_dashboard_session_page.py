@@ -4,7 +4,7 @@ import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Permission, User
 
-from metrics import analysis
+from metrics.analysis.analyze import analyze_session
 from metrics.models import Annotation, Session
 from tests.factories import operation, script_payload, session_payload
 
@@ -52,7 +52,7 @@ def test_the_url_returned_by_ingest_opens_the_session(viewer, api):
 def test_operation_names_are_escaped(viewer, api):
     ops = [operation("a", "<script>alert(1)</script>", start_s=0, duration_s=5)]
     api.post("/sessions", session_payload("s1", operations=ops))
-    analysis.analyze_session(Session.objects.get())
+    analyze_session(Session.objects.get())
 
     content = viewer.get("/sessions/s1/").content
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 import perfmon
-from metrics.summary import session_summary
+from metrics.dashboard.summary import session_summary
 from tests.dashboard_world import run_payload, send, user_with
 from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from metrics.export import session_payload
 from metrics.models import Session
+from metrics.payloads import session_payload
 from tests.factories import api_call, script_payload
 
 pytestmark = pytest.mark.django_db

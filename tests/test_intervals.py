@@ -1,4 +1,4 @@
-from metrics.intervals import length, subtract, union
+from metrics.analysis.intervals import length, subtract, union
 
 
 def test_union_merges_overlapping_and_touching_intervals():

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from metrics import analysis, rollups
+from metrics.analysis import rollups
+from metrics.analysis.analyze import analyze_session
 from metrics.models import DailyCost, Episode, EpisodeCost, EpisodeOperation, Session
 from tests.factories import T0, api_call, operation, session_payload
 
@@ -49,7 +50,7 @@ def snapshot() -> dict:
 
 def ingest_and_analyze(api, payload) -> None:
     api.post("/sessions", payload)
-    analysis.analyze_session(Session.objects.get(external_id=payload["session"]["id"]))
+    analyze_session(Session.objects.get(external_id=payload["session"]["id"]))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -83,7 +84,7 @@ def test_moving_a_session_to_another_episode_moves_its_share(api):
     session = Session.objects.get()
     session.episode = Episode.objects.create(project=session.project, code="ep002")
     session.save()
-    analysis.analyze_session(session)
+    analyze_session(session)
 
     assert list(EpisodeCost.objects.values_list("episode", "sessions", "cost_usd")) == [
         ("ep002", 1, Decimal("0.5"))]

@@ -9,11 +9,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from metrics import budgets, findings, pricing, regressions, rollups
-from metrics.findings import CallRecord, FindingDraft
+from metrics.analysis import budgets, findings, pricing, regressions, rollups
+from metrics.analysis.findings import CallRecord, FindingDraft
+from metrics.analysis.operation_stats import NameStat, TimedOperation, name_stats
+from metrics.analysis.totals import refresh_session_totals
 from metrics.models import ApiCall, Finding, Regression, Session
-from metrics.operation_stats import NameStat, TimedOperation, name_stats
-from metrics.totals import refresh_session_totals
 
 
 def analyze_session(session: Session) -> None:

@@ -24,7 +24,13 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Mod, NullIf, TruncDate
 
-from metrics.filters import DashboardFilters
+from metrics.dashboard.filters import DashboardFilters
+from metrics.dashboard.quantiles import (
+    QUARTILES,
+    PercentileDisc,
+    median_of,
+    nearest_rank,
+)
 from metrics.models import (
     ApiCall,
     BudgetCheck,
@@ -36,12 +42,6 @@ from metrics.models import (
     OperationStat,
     Project,
     Session,
-)
-from metrics.quantiles import (
-    QUARTILES,
-    PercentileDisc,
-    median_of,
-    nearest_rank,
 )
 
 TREND_EPISODES = 30  # episodes on the overview's trend charts, the latest by last run

@@ -16,11 +16,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from metrics import charts, csv_export, dashboard, permissions, selectors
-from metrics.csv_export import csv_response
-from metrics.estimates import progress_of
-from metrics.filters import PERIODS, DashboardFilters, choices, query_string
-from metrics.forms import AnnotationForm
+from metrics import permissions, selectors
+from metrics.analysis.pricing import what_if_cost
+from metrics.dashboard import charts, csv_tables, queries
+from metrics.dashboard.csv_tables import csv_response
+from metrics.dashboard.estimates import progress_of
+from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
+from metrics.dashboard.forms import AnnotationForm
+from metrics.dashboard.quantiles import QUARTILES
+from metrics.dashboard.summary import INLINE_OPERATIONS, session_summary
+from metrics.dashboard.waterfall import session_waterfall
 from metrics.links import session_url
 from metrics.models import (
     DEFAULT_PROJECT_SLUG,
@@ -33,12 +38,8 @@ from metrics.models import (
     Project,
     Regression,
 )
-from metrics.pricing import what_if_cost
-from metrics.quantiles import QUARTILES
-from metrics.summary import INLINE_OPERATIONS, session_summary
-from metrics.waterfall import session_waterfall
 
-LATEST_SESSIONS = dashboard.LATEST_SESSIONS
+LATEST_SESSIONS = queries.LATEST_SESSIONS
 EPISODES_PER_PAGE = 50
 EPISODE_RUNS_SHOWN = 200
 MAX_COMPARED = 8
@@ -105,13 +106,13 @@ def overview(request: HttpRequest) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
     if _wants_csv(request):
-        return csv_export.sessions_csv(dashboard.latest_sessions(project, filters, limit=10_000))
-    trends = dashboard.episode_trends(project, filters)
+        return csv_tables.sessions_csv(queries.latest_sessions(project, filters, limit=10_000))
+    trends = queries.episode_trends(project, filters)
     codes = [row["code"] for row in trends]
     ctx.update(
-        kpis=dashboard.kpis(project, filters),
-        sessions=dashboard.latest_sessions(project, filters),
-        running=progress_of(dashboard.running_sessions(project, filters), project=project),
+        kpis=queries.kpis(project, filters),
+        sessions=queries.latest_sessions(project, filters),
+        running=progress_of(queries.running_sessions(project, filters), project=project),
         has_any_session=project.sessions.exists(),
         charts=_trend_charts(project, filters, trends, codes) if trends else {},
     )
@@ -119,7 +120,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _trend_charts(project, filters, trends: list[dict], codes: list[str]) -> dict:
-    costs = dashboard.cost_by_episode_and_model(
+    costs = queries.cost_by_episode_and_model(
         project, filters, [row["episode_id"] for row in trends]
     )
     models = sorted({model for _, model in costs})
@@ -147,12 +148,12 @@ def _trend_charts(project, filters, trends: list[dict], codes: list[str]) -> dic
 def episodes(request: HttpRequest) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
-    sort = dashboard.normalise_sort(request.GET.get("sort", dashboard.DEFAULT_EPISODE_SORT))
+    sort = queries.normalise_sort(request.GET.get("sort", queries.DEFAULT_EPISODE_SORT))
     search = request.GET.get("q", "").strip()[:128]
-    table = dashboard.episode_table(project, filters, sort=sort, search=search)
+    table = queries.episode_table(project, filters, sort=sort, search=search)
     if _wants_csv(request):
-        return csv_export.episodes_csv(table)
-    page = dashboard.table_page(table, number=request.GET.get("page"),
+        return csv_tables.episodes_csv(table)
+    page = queries.table_page(table, number=request.GET.get("page"),
                                 per_page=EPISODES_PER_PAGE)
     ctx.update(
         page=page,
@@ -172,7 +173,7 @@ def _sort_links(qs: str, sort: str, search: str) -> dict[str, str]:
     if search:
         base += urlencode({"q": search}) + "&"
     links = {}
-    for key in dashboard.EPISODE_SORTS:
+    for key in queries.EPISODE_SORTS:
         target = key if sort == f"-{key}" else f"-{key}"
         links[key] = f"{base}sort={target}"
     return links
@@ -195,16 +196,16 @@ def compare(request: HttpRequest) -> HttpResponse:
         codes.sort()
     too_many = len(codes) > MAX_COMPARED
     codes = codes[:MAX_COMPARED]
-    comparison = dashboard.compare_episodes(
+    comparison = queries.compare_episodes(
         project, filters, codes, baseline=request.GET.get("baseline", "")
     )
     present = comparison.codes
     ordered = [comparison.reference] + [c for c in present if c != comparison.reference] \
         if present else []
     others = ordered[1:]
-    deltas = dashboard.deltas(comparison, others)
+    deltas = queries.deltas(comparison, others)
     if _wants_csv(request):
-        return csv_export.deltas_csv(comparison.reference, others, deltas)
+        return csv_tables.deltas_csv(comparison.reference, others, deltas)
     ctx.update(
         codes=codes, present=ordered, missing=[c for c in codes if c not in present],
         too_many=too_many, max_compared=MAX_COMPARED, comparison=comparison, others=others,
@@ -217,9 +218,9 @@ def compare(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/compare.html", ctx)
 
 
-def _comparison_charts(comparison: dashboard.Comparison, ordered: list[str]) -> dict:
-    names = comparison.names[: dashboard.COMPARE_NAMES]
-    rest = comparison.names[dashboard.COMPARE_NAMES:]
+def _comparison_charts(comparison: queries.Comparison, ordered: list[str]) -> dict:
+    names = comparison.names[: queries.COMPARE_NAMES]
+    rest = comparison.names[queries.COMPARE_NAMES:]
     self_time = {}
     for code in ordered:
         values = comparison.self_time.get(code, {})
@@ -254,21 +255,21 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
     episode = get_object_or_404(Episode, project=project, code=code)
-    runs = dashboard.episode_runs(project, filters, episode.pk)
+    runs = queries.episode_runs(project, filters, episode.pk)
     if _wants_csv(request):
-        return csv_export.sessions_csv(
+        return csv_tables.sessions_csv(
             runs.select_related("episode").order_by("-started_at", "-pk"))
     shown = list(runs.select_related("episode", "project")
                  .order_by("-started_at", "-pk")[:EPISODE_RUNS_SHOWN])
-    ops = dashboard.self_time_per_run(runs)
+    ops = queries.self_time_per_run(runs)
     chronological = list(reversed(shown))
     ctx.update(
         episode=episode,
         all_runs_qs=query_string(project, replace(filters, period="all")),
         runs=shown,
         run_count=runs.count() if len(shown) == EPISODE_RUNS_SHOWN else len(shown),
-        extremes=dashboard.best_and_worst(runs),
-        budgets=dashboard.budget_summary(runs),
+        extremes=queries.best_and_worst(runs),
+        budgets=queries.budget_summary(runs),
         operations=ops,
         charts={
             "runs": charts.embed(charts.runs_over_time(
@@ -299,7 +300,7 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     ctx = _page(request)
     _, session = _session_or_404(request, external_id)
     if _wants_csv(request):
-        return csv_export.operations_csv(session)
+        return csv_tables.operations_csv(session)
     now = timezone.now()
     elapsed = session.duration_s
     if elapsed is None:
@@ -342,7 +343,7 @@ def _calls_by_model(session) -> list[dict]:
                   unpriced=Count("pk", filter=Q(cost_source=ApiCall.CostSource.UNPRICED)))
         .order_by("-calls", "model")
     )
-    return [{**row, "label": dashboard.model_label(row["provider"], row["model"])}
+    return [{**row, "label": queries.model_label(row["provider"], row["model"])}
             for row in rows]
 
 
@@ -380,9 +381,9 @@ def add_annotation(request: HttpRequest, external_id: str) -> HttpResponse:
 def operations(request: HttpRequest) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
-    names = dashboard.operation_names(project, filters)
+    names = queries.operation_names(project, filters)
     name = request.GET.get("name", "").strip() or (names[0] if names else "")
-    by_episode = dashboard.operation_by_episode(project, filters, name) if name else {}
+    by_episode = queries.operation_by_episode(project, filters, name) if name else {}
     if _wants_csv(request):
         return csv_response(
             "operation-by-episode.csv",
@@ -391,9 +392,9 @@ def operations(request: HttpRequest) -> HttpResponse:
             ([name, code, q["n"], q.get(0.05), q.get(0.25), q.get(0.5), q.get(0.75),
               q.get(0.95)] for code, q in by_episode.items()),
         )
-    sample = dashboard.sample_runs(project, filters, name) if name else None
-    over_time = dashboard.operation_over_time(project, filters, name, sample) if name else []
-    by_release = dashboard.operation_by_release(sample) if name else []
+    sample = queries.sample_runs(project, filters, name) if name else None
+    over_time = queries.operation_over_time(project, filters, name, sample) if name else []
+    by_release = queries.operation_by_release(sample) if name else []
     figures = {}
     if by_episode:
         figures["episodes"] = charts.embed(
@@ -414,7 +415,7 @@ def operations(request: HttpRequest) -> HttpResponse:
     ctx.update(
         names=names, name=name, by_episode=by_episode, over_time=over_time,
         by_release=by_release, charts=figures, keep=[("name", name)] if name else [],
-        sample_step=sample.step if sample else 1, runs_sampled=dashboard.RUNS_SAMPLED,
+        sample_step=sample.step if sample else 1, runs_sampled=queries.RUNS_SAMPLED,
         episode_rows=[{"code": code, "n": q["n"], "values": [q.get(x) for x in QUARTILES]}
                       for code, q in by_episode.items()],
     )
@@ -430,8 +431,8 @@ def costs(request: HttpRequest) -> HttpResponse:
     project, filters = ctx["project"], ctx["filters"]
     by = request.GET.get("by", "model")
     by = by if by in COST_GROUPINGS else "model"
-    rows = dashboard.cost_rows(project, filters)
-    models = dashboard.cost_by_model(rows)
+    rows = queries.cost_rows(project, filters)
+    models = queries.cost_by_model(rows)
     if _wants_csv(request):
         return csv_response(
             "costs-by-model.csv",
@@ -441,7 +442,7 @@ def costs(request: HttpRequest) -> HttpResponse:
               m["completion_tokens"], m["total_tokens"], m["cost_usd"], m["unpriced_calls"],
               m["first_day"], m["last_day"]] for m in models),
         )
-    cell = dashboard.cost_over_time(rows, by)
+    cell = queries.cost_over_time(rows, by)
     days = sorted({day for day, _ in cell})
     keys = sorted({key for _, key in cell})
     figures = {}
@@ -471,7 +472,7 @@ def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) 
     options = [f"{provider}/{model}" for provider, model in priced]
     requested = [c.strip() for c in request.GET.get("whatif_episodes", "").split(",")
                  if c.strip()][:20]
-    episodes = requested or dashboard.recent_episode_codes(project, filters)
+    episodes = requested or queries.recent_episode_codes(project, filters)
     chosen = request.GET.get("whatif_model", "")
     result = {"options": options, "episodes": ",".join(episodes), "model": chosen}
     if chosen and episodes:

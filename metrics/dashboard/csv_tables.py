@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from metrics.dashboard import with_rates
+from metrics.dashboard.queries import with_rates
 
 # A cell starting with one of these is a formula to a spreadsheet; user-supplied text
 # (operation names, episode codes) is prefixed with a quote so it stays text.

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import RegexValidator
 
-from metrics.forms import MAX_ANNOTATION_CHARS
+from metrics.dashboard.forms import MAX_ANNOTATION_CHARS
 from metrics.models import Annotation, Budget, Episode, ModelPrice, Session
 
 # The wire format's rules (ingest.schemas), so that whatever an editor sets still exports

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from metrics import intervals
+from metrics.analysis import intervals
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from metrics.dashboard.quantiles import median
 from metrics.models import Project, Session
-from metrics.quantiles import median
 
 # Recent runs say more about the next one than last year's did; fifty is enough for a
 # stable median and keeps the query bounded.

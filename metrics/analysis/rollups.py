@@ -23,6 +23,7 @@ from django.db import connection, models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
+from metrics.analysis.operation_stats import NameStat
 from metrics.models import (
     ApiCall,
     CostLine,
@@ -34,7 +35,6 @@ from metrics.models import (
     OperationStat,
     Session,
 )
-from metrics.operation_stats import NameStat
 
 ROLLUP_LOCK = 7_404_417  # any constant shared by the two sides
 COST_SUMS = (

@@ -9,7 +9,7 @@ nesting stays visible. Each part is one indexed, limited query.
 from collections import defaultdict
 from dataclasses import dataclass
 
-from metrics.charts import WaterfallBar, hover_detail
+from metrics.dashboard.charts import WaterfallBar, hover_detail
 from metrics.models import Operation, Session
 
 DRAW_ALL_UP_TO = 300

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from metrics.analysis.operation_stats import NameStat
 from metrics.models import Finding
-from metrics.operation_stats import NameStat
 
 MAX_IDS_IN_EVIDENCE = 20
 

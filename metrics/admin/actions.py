@@ -15,8 +15,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from metrics import admin_export
-from metrics.admin_forms import MoveToEpisodeForm
+from metrics.admin import exports
+from metrics.admin.forms import MoveToEpisodeForm
 from metrics.models import Session
 from metrics.tasks import analyze_session
 
@@ -141,13 +141,13 @@ def _move(modeladmin, request: HttpRequest, sessions: list[Session], form) -> No
 
 @admin.action(description="Export selected sessions as CSV", permissions=["view"])
 def export_csv(modeladmin, request: HttpRequest, queryset: QuerySet[Session]):
-    return admin_export.csv_response(Session.objects.filter(pk__in=queryset.values("pk")))
+    return exports.csv_response(Session.objects.filter(pk__in=queryset.values("pk")))
 
 
 @admin.action(description="Export selected sessions as schema-v1 JSON (for POST /api/v1/batch)",
               permissions=["view"])
 def export_json(modeladmin, request: HttpRequest, queryset: QuerySet[Session]):
-    return admin_export.json_response(Session.objects.filter(pk__in=queryset.values("pk")))
+    return exports.json_response(Session.objects.filter(pk__in=queryset.values("pk")))
 
 
 SESSION_ACTIONS = [

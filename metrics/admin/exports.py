@@ -13,8 +13,8 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from metrics.export import session_payload
 from metrics.models import Session
+from metrics.payloads import session_payload
 
 # (header, attribute or callable): the figures an editor compares in a spreadsheet.
 CSV_COLUMNS = [

@@ -3,8 +3,8 @@
 from django.conf import settings
 
 import perfmon
-from metrics.export import session_payload
 from metrics.models import Session
+from metrics.payloads import session_payload
 
 # Above this many operations the page links to the summary instead of building it inline:
 # the SDK's summary walks every operation, which for a huge session takes seconds.

@@ -23,9 +23,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from metrics import admin_config, admin_rows, permissions
-from metrics.admin_actions import SESSION_ACTIONS
-from metrics.admin_forms import AnnotationAdminForm, SessionAdminForm
+from metrics import permissions
+from metrics.admin.actions import SESSION_ACTIONS
+from metrics.admin.forms import AnnotationAdminForm, SessionAdminForm
 from metrics.links import session_url
 from metrics.models import (
     Annotation,
@@ -37,8 +37,6 @@ from metrics.models import (
     Session,
 )
 from metrics.tasks import analyze_session, rebuild_rollups
-
-__all__ = ["admin_config", "admin_rows"]  # imported to register their admins
 
 admin.site.site_header = "perfmon admin"
 admin.site.site_title = "perfmon admin"

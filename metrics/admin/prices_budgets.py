@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from metrics.admin_forms import BudgetForm, ModelPriceForm
+from metrics.admin.forms import BudgetForm, ModelPriceForm
 from metrics.models import Budget, BudgetCheck, ModelPrice
 from metrics.tasks import reprice_model
 
