@@ -15,8 +15,8 @@ import pytest
 import perfmon
 from bench.loadgen import run_load, verify_stored
 from bench.servers import ROOT, Gunicorn, PrivateRedis, create_api_key, server_env
+from tests.analysis.test_celery_worker import wait_for
 from tests.private_services import stored
-from tests.test_celery_worker import wait_for
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 
 from metrics.models import Annotation, Episode, Session
-from tests.admin_helpers import admin_url, logged_in, person, run_action, store
+from tests.admin.helpers import admin_url, logged_in, person, run_action, store
 from tests.factories import script_payload
 
 pytestmark = pytest.mark.django_db

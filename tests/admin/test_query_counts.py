@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from metrics.models import Annotation, Budget, BudgetCheck, Episode, Session
-from tests.admin_helpers import admin_url, logged_in, person, store
+from tests.admin.helpers import admin_url, logged_in, person, store
 from tests.factories import T0, big_payload, script_payload
 
 pytestmark = pytest.mark.django_db

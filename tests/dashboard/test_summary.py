@@ -6,8 +6,8 @@ import pytest
 
 import perfmon
 from metrics.dashboard.summary import session_summary
-from tests.dashboard_world import run_payload, send, user_with
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.dashboard.world import run_payload, send, user_with
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 MS = 1_000_000
 

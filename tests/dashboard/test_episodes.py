@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from metrics.models import Session
-from tests.dashboard_world import EPISODES, build_world, run_payload, send, user_with
+from tests.dashboard.world import EPISODES, build_world, run_payload, send, user_with
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 import perfmon
 from perfmon import _config, get_performance_monitor
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 

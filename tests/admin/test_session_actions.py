@@ -11,7 +11,7 @@ from django.test import Client
 
 from metrics.models import Episode, EpisodeCost, OperationStat, Session
 from metrics.payloads import session_payload as exported_payload
-from tests.admin_helpers import logged_in, person, run_action, store
+from tests.admin.helpers import logged_in, person, run_action, store
 from tests.factories import T0, api_call, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db

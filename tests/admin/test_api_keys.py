@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.sessions.models import Session as WebSession
 
 from ingest.models import ApiKey, hash_secret
-from tests.admin_helpers import admin_url, logged_in, person
+from tests.admin.helpers import admin_url, logged_in, person
 from tests.conftest import ApiClient
 from tests.factories import script_payload
 

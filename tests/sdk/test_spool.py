@@ -8,7 +8,7 @@ import time
 import perfmon
 from perfmon import _config, get_performance_monitor
 from perfmon._spool import STALE_CLAIM_S, Spool
-from tests.sdk_helpers import IngestStub, free_port, isolated_perfmon  # noqa: F401
+from tests.sdk.helpers import IngestStub, free_port, isolated_perfmon  # noqa: F401
 
 monitor = get_performance_monitor()
 

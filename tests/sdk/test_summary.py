@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfmon import OperationMetrics, PerformanceMetrics
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 MS = 1_000_000
 

@@ -11,7 +11,7 @@ import pytest
 
 import perfmon
 from perfmon import _config, _exporter, get_performance_monitor
-from tests.sdk_helpers import (  # noqa: F401  (isolated_perfmon is an autouse fixture)
+from tests.sdk.helpers import (  # noqa: F401  (isolated_perfmon is an autouse fixture)
     Answer,
     IngestStub,
     free_port,

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from perfmon.demo import run_demo
-from tests.dashboard_world import run_payload, send, user_with
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse: the demo uses the SDK)
+from tests.dashboard.world import run_payload, send, user_with
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse: the demo uses the SDK)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -6,7 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from metrics.admin.sessions import SessionAdmin
 from metrics.models import Annotation, Budget, Episode, EpisodeCost, Session
-from tests.admin_helpers import admin_url, logged_in, person, run_action, store
+from tests.admin.helpers import admin_url, logged_in, person, run_action, store
 from tests.factories import api_call, big_payload, operation, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import json
 import tracemalloc
 
 from perfmon import get_performance_monitor, monitor_performance
-from tests.sdk_helpers import isolated_perfmon, run_python  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon, run_python  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 

@@ -3,7 +3,7 @@
 import pytest
 
 from metrics.models import Episode, Session
-from tests.admin_helpers import admin_url, logged_in, person, run_action, store
+from tests.admin.helpers import admin_url, logged_in, person, run_action, store
 from tests.factories import script_payload
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from perfmon import get_performance_monitor, monitor_async_performance, monitor_performance
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 

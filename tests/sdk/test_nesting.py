@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from perfmon import get_performance_monitor, monitor_performance
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 

@@ -9,7 +9,7 @@ import pytest
 
 import perfmon
 from perfmon import PerformanceMonitor, get_performance_monitor, monitor_performance
-from tests.sdk_helpers import isolated_perfmon, run_python  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon, run_python  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 

@@ -18,7 +18,7 @@ import pytest
 import perfmon
 from perfmon import _config, _core
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reset_perfmon() -> None:

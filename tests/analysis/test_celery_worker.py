@@ -18,7 +18,7 @@ from tests.factories import script_payload
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY_TIMEOUT_S = 3
 
 

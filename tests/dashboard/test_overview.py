@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from metrics.models import BudgetCheck, Session
-from tests.dashboard_world import EPISODES, build_world, run_payload, send, user_with
+from tests.dashboard.world import EPISODES, build_world, run_payload, send, user_with
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from perfmon import PerformanceMetrics, get_performance_monitor, monitor_performance
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from metrics.models import ApiCall, Operation
-from tests.dashboard_world import build_world, run_payload, send, user_with
+from tests.dashboard.world import build_world, run_payload, send, user_with
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from metrics.analysis.analyze import analyze_session
 from metrics.dashboard.waterfall import DRAW_ALL_UP_TO, FAILED, FIRST, SLOWEST
 from metrics.models import Session
-from tests.dashboard_world import build_world, run_payload, send, user_with
+from tests.dashboard.world import build_world, run_payload, send, user_with
 from tests.factories import big_payload
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from metrics.models import Annotation, Session
-from tests.dashboard_world import run_payload, send, user_with
+from tests.dashboard.world import run_payload, send, user_with
 
 pytestmark = pytest.mark.django_db
 

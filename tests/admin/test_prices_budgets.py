@@ -7,7 +7,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from metrics.models import ApiCall, Budget, BudgetCheck, Episode, EpisodeCost, ModelPrice, Session
-from tests.admin_helpers import admin_url, logged_in, person, store
+from tests.admin.helpers import admin_url, logged_in, person, store
 from tests.factories import T0, api_call, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db

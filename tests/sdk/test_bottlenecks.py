@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from perfmon import OperationMetrics, PerformanceMetrics, get_performance_monitor
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 monitor = get_performance_monitor()
 MS = 1_000_000
