@@ -16,11 +16,6 @@ MODEL = "house-model"
 
 
 @pytest.fixture
-def editor(db):
-    return logged_in(person("eddie", "Editors"))
-
-
-@pytest.fixture
 def first_price(db) -> ModelPrice:
     return ModelPrice.objects.create(
         provider="openai", model=MODEL, input_per_mtok=Decimal(1), output_per_mtok=Decimal(1),

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from metrics.models import Annotation, Budget, BudgetCheck, Episode, Session
-from tests.admin.helpers import admin_url, logged_in, person, store
+from tests.admin.helpers import admin_url, store
 from tests.factories import T0, big_payload, script_payload
 
 pytestmark = pytest.mark.django_db
@@ -17,11 +17,6 @@ pytestmark = pytest.mark.django_db
 # date hierarchy, the counts and the page itself; none of it per row.
 CHANGELIST_MAX_QUERIES = 16
 CHANGE_PAGE_MAX_QUERIES = 14
-
-
-@pytest.fixture
-def editor(db):
-    return logged_in(person("eddie", "Editors"))
 
 
 def queries_for(client, url: str, **params) -> int:

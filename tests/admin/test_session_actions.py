@@ -11,20 +11,10 @@ from django.test import Client
 
 from metrics.models import Episode, EpisodeCost, OperationStat, Session
 from metrics.payloads import session_payload as exported_payload
-from tests.admin.helpers import logged_in, person, run_action, store
+from tests.admin.helpers import run_action, store
 from tests.factories import T0, api_call, script_payload, session_payload
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eddie(db):
-    return person("eddie", "Editors")
-
-
-@pytest.fixture
-def editor(eddie):
-    return logged_in(eddie)
 
 
 @pytest.fixture

@@ -13,11 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def editor(db):
-    return logged_in(person("eddie", "Editors"))
-
-
-@pytest.fixture
 def one_budget(project) -> Budget:
     Budget.objects.all().delete()  # the seeded defaults would blur the counts
     return Budget.objects.create(project=project, name="fast", metric="duration_s",

@@ -37,7 +37,7 @@ DEMO_SPEED = 40.0  # simulated seconds per real second: a few seconds for the wh
 
 
 @pytest.fixture
-def world(api):
+def demo_world(api):
     """The demo's runs (re-runs, a cheaper model, a regression, a failed run) and one
     session still running."""
     results = asyncio.run(run_demo(episodes=DEMO_EPISODES, speed=DEMO_SPEED))
@@ -77,7 +77,7 @@ class Page:
         self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_the_dashboard_draws_its_figures_in_a_real_browser(world, live_server):
+def test_the_dashboard_draws_its_figures_in_a_real_browser(demo_world, live_server):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         browser = playwright.chromium.launch_persistent_context(
@@ -115,7 +115,7 @@ def test_the_dashboard_draws_its_figures_in_a_real_browser(world, live_server):
             drawn = tab.charts_drawn()
             assert drawn["fig-waterfall"] >= 2  # succeeded and failed operations
             bars = tab.page.locator(".js-plotly-plot .trace .point").count()
-            assert bars == len(world["ep002_run3"]["operations"])  # one bar each
+            assert bars == len(demo_world["ep002_run3"]["operations"])  # one bar each
             tab.shot("session")
 
             for path, name in (("/episodes/", "episodes"), ("/operations/", "operations"),

@@ -7,20 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from metrics.models import Session
-from tests.dashboard.world import EPISODES, build_world, run_payload, send, user_with
+from tests.dashboard.world import EPISODES, run_payload, send
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(client):
-    client.force_login(user_with("view_session"))
-    return client
-
-
-@pytest.fixture
-def world(api):
-    return build_world(api)
 
 
 def codes(response) -> list[str]:

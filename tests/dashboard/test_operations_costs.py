@@ -7,20 +7,9 @@ from decimal import Decimal
 import pytest
 
 from metrics.models import ApiCall, Operation
-from tests.dashboard.world import build_world, run_payload, send, user_with
+from tests.dashboard.world import run_payload, send
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(client):
-    client.force_login(user_with("view_session"))
-    return client
-
-
-@pytest.fixture
-def world(api):
-    return build_world(api)
 
 
 def nearest_rank(values, q):

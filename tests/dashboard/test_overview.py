@@ -10,15 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from metrics.models import BudgetCheck, Session
-from tests.dashboard.world import EPISODES, build_world, run_payload, send, user_with
+from tests.dashboard.world import EPISODES, build_world, run_payload, send
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(client):
-    client.force_login(user_with("view_session"))
-    return client
 
 
 def figure(content: bytes, name: str) -> dict:

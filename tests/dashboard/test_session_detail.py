@@ -18,12 +18,6 @@ from tests.factories import big_payload
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def viewer(client):
-    client.force_login(user_with("view_session", "add_annotation"))
-    return client
-
-
 def waterfall(content: bytes) -> dict:
     match = re.search(rb'id="fig-waterfall">(.*?)</script>', content, re.S)
     assert match

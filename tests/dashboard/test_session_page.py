@@ -18,12 +18,6 @@ def user_with(*codenames: str, name: str = "producer") -> User:
     return user
 
 
-@pytest.fixture
-def viewer(client):
-    client.force_login(user_with("view_session", "add_annotation"))
-    return client
-
-
 def test_the_page_requires_login(client, api):
     api.post("/sessions", script_payload("s1"))
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import perfmon
 from perfmon import OperationMetrics, PerformanceMetrics
 from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 MS = 1_000_000
 
 
-def episode_session() -> PerformanceMetrics:
+def episode_session(*, nested: bool = False) -> PerformanceMetrics:
+    """A finished 42.35 s session with cache use by name, counters and API calls; its
+    operations sit at the top level, or under one 40 s root with ``nested``."""
     session = PerformanceMetrics("ep001_script_gen")
     for _ in range(20):
         session.record_cache_hit("llm")
@@ -24,11 +27,17 @@ def episode_session() -> PerformanceMetrics:
     session.increment("dialogue_lines_generated", 127)
     session.increment("stage_directions_generated", 89)
     session.increment("jokes_analyzed", 23)
+    parent = session
+    if nested:
+        parent = OperationMetrics("generate_full_script")
+        parent._owner, parent._parent = session, session
+        parent.start_ns, parent.end_ns = session.start_ns, session.start_ns + 40_000 * MS
+        session._ops.append(parent)
     for offset, (name, seconds) in enumerate(
         [("scene_generation", 5.23), ("scene_generation", 4.1), ("joke_analysis", 1.2)]
     ):
         op = OperationMetrics(name)
-        op._owner, op._parent = session, session
+        op._owner, op._parent = session, parent
         op.start_ns = session.start_ns + offset * 10_000 * MS
         op.end_ns = op.start_ns + round(seconds * 1e9)
         session._ops.append(op)
@@ -82,3 +91,19 @@ def test_extra_counters_and_unpriced_calls_are_shown():
     summary = session.get_summary()
     assert "  Beats written: 4" in summary
     assert "Est. Cost: $0.0000 (1 call not priced here)" in summary
+
+
+def test_a_payload_gives_back_the_summary_the_session_printed():
+    session = episode_session(nested=True)
+    for i in range(3):
+        session.record_api_call(tokens_used=100, cost=None if i == 0 else 0.01, error=i == 2)
+
+    assert perfmon.summary_from_payload(session.to_dict()) == session.get_summary()
+
+
+def test_a_running_payload_says_so():
+    payload = PerformanceMetrics("ep009").to_dict()
+
+    summary = perfmon.summary_from_payload(payload)
+
+    assert summary.splitlines()[2].endswith("(running)")

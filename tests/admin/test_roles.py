@@ -23,11 +23,6 @@ def producer(db):
     return person("pat", "Producers")
 
 
-@pytest.fixture
-def editor(db):
-    return person("eddie", "Editors")
-
-
 def test_the_migration_creates_both_roles_with_their_permissions():
     producers = set(Group.objects.get(name="Producers").permissions.values_list("codename",
                                                                              flat=True))
@@ -188,11 +183,11 @@ def test_a_producer_may_not_add_or_change_prices_and_budgets(producer):
 
 # --- editors ----------------------------------------------------------------------------
 
-def test_an_editor_corrects_a_session_and_any_annotation(editor, session, project):
+def test_an_editor_corrects_a_session_and_any_annotation(eddie, session, project):
     right = Episode.objects.create(project=project, code="ep002")
     theirs = Annotation.objects.create(session=session, author=person("kim", "Producers"),
                                        text="theirs")
-    client = logged_in(editor)
+    client = logged_in(eddie)
 
     response = client.post(admin_url("session", "change", session.pk), {
         "episode": right.pk, "tags": "pilot, test-model", "notes": "wrong episode code",
@@ -207,8 +202,8 @@ def test_an_editor_corrects_a_session_and_any_annotation(editor, session, projec
     assert theirs.text == "theirs, typo fixed"
 
 
-def test_an_editor_manages_prices_and_budgets_but_not_api_keys(editor):
-    client = logged_in(editor)
+def test_an_editor_manages_prices_and_budgets_but_not_api_keys(eddie):
+    client = logged_in(eddie)
 
     assert client.get(admin_url("modelprice", "add")).status_code == 200
     assert client.get(admin_url("budget", "add")).status_code == 200
@@ -216,16 +211,16 @@ def test_an_editor_manages_prices_and_budgets_but_not_api_keys(editor):
     assert client.get(admin_url("apikey", "add", app="ingest")).status_code == 403
 
 
-def test_an_editor_runs_the_editing_actions(editor, session):
-    response = run_action(logged_in(editor), "mark_baseline", [session])
+def test_an_editor_runs_the_editing_actions(eddie, session):
+    response = run_action(logged_in(eddie), "mark_baseline", [session])
 
     assert response.status_code == 302
     session.refresh_from_db()
     assert session.is_baseline
 
 
-def test_nobody_edits_measurements(editor, session):
-    client = logged_in(editor)
+def test_nobody_edits_measurements(eddie, session):
+    client = logged_in(eddie)
     op = session.operations.first()
 
     assert client.post(admin_url("operation", "change", op.pk), {"name": "x"}
