@@ -11,7 +11,12 @@ from django.utils import timezone
 
 from metrics.analysis import budgets, findings, pricing, regressions, rollups
 from metrics.analysis.findings import CallRecord, FindingDraft
-from metrics.analysis.operation_stats import NameStat, TimedOperation, name_stats
+from metrics.analysis.operation_stats import (
+    NameStat,
+    TimedOperation,
+    name_stats,
+    wall_time_s,
+)
 from metrics.analysis.totals import refresh_session_totals
 from metrics.models import ApiCall, Finding, Regression, Session
 
@@ -26,7 +31,11 @@ def analyze_session(session: Session) -> None:
         ).get(pk=session.pk)
         pricing.price_calls(ApiCall.objects.filter(session=session))
         refresh_session_totals(session)
-        stats = name_stats(timed_operations(session), threshold=settings.BOTTLENECK_THRESHOLD)
+        operations = timed_operations(session)
+        wall = wall_time_s(operations, started_at=session.started_at, ended_at=session.ended_at)
+        stats = name_stats(
+            operations, wall_time_s=wall, threshold=settings.BOTTLENECK_THRESHOLD
+        )
         rollups.replace_session_figures(session, stats)
         _replace_findings(session, detect_findings(session, stats))
         budgets.check_budgets(session)

@@ -2,8 +2,11 @@
 
 Self time is an operation's interval minus its children's, so a wrapper is not blamed for
 the work it contains; per name the self intervals are unioned, so parallel operations count
-for the wall time they cover, not the sum of their durations. Measured time is the wall
-time covered by the root operations. Same rule as the SDK's summary.
+for the wall time they cover, not the sum of their durations. A name's share is its self
+time over the session's wall time (``ended_at - started_at``; for a running session, up to
+its latest finished operation), so idle time between operations counts too: a 1 s step of a
+10 s session is 10%. The SDK's summary follows the same rule (docs/architecture.md); the two
+are held together by one table of cases (tests/bottleneck_cases.py), not by imports.
 """
 
 from collections import defaultdict
@@ -39,7 +42,19 @@ class NameStat:
     cache_misses: int
 
 
-def name_stats(operations: Iterable[TimedOperation], *, threshold: float) -> list[NameStat]:
+def wall_time_s(
+    operations: Iterable[TimedOperation], *, started_at: datetime, ended_at: datetime | None
+) -> float:
+    """The session's wall time; while it runs, up to the end of its latest operation."""
+    if ended_at is not None:
+        return (ended_at - started_at).total_seconds()
+    ends = [_interval(op)[1] for op in operations]
+    return max(ends, default=started_at.timestamp()) - started_at.timestamp()
+
+
+def name_stats(
+    operations: Iterable[TimedOperation], *, wall_time_s: float, threshold: float
+) -> list[NameStat]:
     """Figures per operation name, largest self time first."""
     ops = list(operations)
     span = {op.id: _interval(op) for op in ops}
@@ -47,7 +62,6 @@ def name_stats(operations: Iterable[TimedOperation], *, threshold: float) -> lis
     for op in ops:
         if op.parent_id in span:
             children[op.parent_id].append(span[op.id])
-    measured = intervals.length(span[op.id] for op in ops if op.parent_id not in span)
 
     by_name: dict[str, list[TimedOperation]] = defaultdict(list)
     self_pieces: dict[str, list[intervals.Interval]] = defaultdict(list)
@@ -58,7 +72,7 @@ def name_stats(operations: Iterable[TimedOperation], *, threshold: float) -> lis
     stats = []
     for name, named in by_name.items():
         self_time = intervals.length(self_pieces[name])
-        share = self_time / measured if measured > 0 else 0.0
+        share = self_time / wall_time_s if wall_time_s > 0 else 0.0
         stats.append(
             NameStat(
                 name=name,

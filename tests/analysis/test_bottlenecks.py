@@ -8,7 +8,7 @@ from django.test import override_settings
 from ingest.schemas import SessionPayload
 from ingest.services import store_payload
 from metrics.analysis.analyze import analyze_session
-from metrics.analysis.operation_stats import TimedOperation, name_stats
+from metrics.analysis.operation_stats import TimedOperation, name_stats, wall_time_s
 from metrics.models import OperationStat, Session
 from tests.factories import T0, operation, session_payload
 
@@ -18,7 +18,10 @@ def op(op_id, name, start, duration, parent=None) -> TimedOperation:
 
 
 def find_bottlenecks(ops, *, threshold):
-    return [stat for stat in name_stats(ops, threshold=threshold) if stat.is_bottleneck]
+    """Bottlenecks of a session that spans from T0 to the end of its last operation."""
+    wall = wall_time_s(ops, started_at=T0, ended_at=None)
+    stats = name_stats(ops, wall_time_s=wall, threshold=threshold)
+    return [stat for stat in stats if stat.is_bottleneck]
 
 
 def shares(findings) -> dict[str, float]:
@@ -68,7 +71,8 @@ def test_no_operations_no_bottlenecks():
 def test_analyze_session_twice_gives_the_same_rows(project):
     ops = [operation("root", "generate_full_script", start_s=0, duration_s=10),
            operation("a", "scene_generation", start_s=0, duration_s=7, parent_id="root")]
-    stored = store_payload(project, SessionPayload.model_validate(session_payload(operations=ops)))
+    payload = session_payload(operations=ops, duration_s=10)
+    stored = store_payload(project, SessionPayload.model_validate(payload))
 
     analyze_session(stored.session)
     bottlenecks = OperationStat.objects.filter(is_bottleneck=True).order_by("-share")
@@ -86,9 +90,22 @@ def test_analyze_session_twice_gives_the_same_rows(project):
 def test_threshold_comes_from_settings(project):
     ops = [operation("root", "generate_full_script", start_s=0, duration_s=10),
            operation("a", "scene_generation", start_s=0, duration_s=7, parent_id="root")]
-    stored = store_payload(project, SessionPayload.model_validate(session_payload(operations=ops)))
+    payload = session_payload(operations=ops, duration_s=10)
+    stored = store_payload(project, SessionPayload.model_validate(payload))
 
     analyze_session(stored.session)
 
     bottlenecks = OperationStat.objects.filter(is_bottleneck=True)
     assert list(bottlenecks.values_list("name", flat=True)) == ["scene_generation"]
+
+
+@pytest.mark.django_db
+def test_a_short_step_of_a_long_session_is_no_bottleneck(project):
+    ops = [operation("a", "scene_generation", start_s=2, duration_s=1)]
+    payload = session_payload(operations=ops, duration_s=10)
+    stored = store_payload(project, SessionPayload.model_validate(payload))
+
+    analyze_session(stored.session)
+
+    stat = OperationStat.objects.get(name="scene_generation")
+    assert (stat.share, stat.is_bottleneck) == (pytest.approx(0.1), False)
