@@ -21,10 +21,8 @@ from perfmon._config import (
 from perfmon._core import OperationMetrics, monitor_async_performance, monitor_performance
 from perfmon._monitor import PerformanceMonitor, get_performance_monitor
 from perfmon._pricing import ModelPrice, estimate_cost, register_model_price
-from perfmon._session import ApiCall, PerformanceMetrics
-from perfmon._summary import from_payload as summary_from_payload
-
-__version__ = "0.1.0"
+from perfmon._session import ApiCall, PerformanceMetrics, summary_from_payload
+from perfmon._version import __version__
 
 __all__ = [
     "ENV_API_KEY",
@@ -33,6 +31,7 @@ __all__ = [
     "ENV_RELEASE",
     "ENV_SPOOL_DIR",
     "ENV_URL",
+    "__version__",
     "ApiCall",
     "ModelPrice",
     "OperationMetrics",

@@ -5,7 +5,10 @@ Children can overlap (``asyncio.gather``, thread pools), so they are merged into
 ten parallel one-second children inside a 1.2 s parent leave the parent 0.2 s of self time,
 not minus 8.8 s. Self time is then grouped by name and again merged into a union, so a name
 whose calls ran in parallel is never charged more than the wall time it covered. A name is a
-bottleneck when that covered time exceeds the threshold share of the session's wall time.
+bottleneck when that covered time exceeds the threshold share of the session's wall time
+(``ended_at - started_at``; for a running session, up to its latest finished operation).
+The server computes the same rule on its own; ``tests/bottleneck_cases.py`` holds the cases
+both sides must agree on.
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ def _subtract(start: int, end: int, holes: list[Interval]) -> list[Interval]:
     if cursor < end:
         pieces.append((cursor, end))
     return pieces
+
+
+def wall_ns(start_ns: int, end_ns: int | None, ops: Sequence[OperationMetrics]) -> int:
+    """The session's wall time: ``end - start``; for a running session, up to the end of its
+    latest finished operation (0 when none has finished)."""
+    if end_ns is not None:
+        return end_ns - start_ns
+    ends = [op.end_ns for op in ops if op.end_ns is not None]
+    return max(ends) - start_ns if ends else 0
 
 
 def self_time_by_name(ops: Sequence[OperationMetrics], wall_ns: int) -> list[NameTime]:

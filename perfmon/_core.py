@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
-from perfmon._limits import OPERATION_METADATA_BYTES, fit_metadata
-
-if TYPE_CHECKING:
-    from perfmon._session import PerformanceMetrics
+from perfmon import _wire
+from perfmon._wire import MAX_ERROR_CHARS, OPERATION_METADATA_BYTES, fit_metadata
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +29,7 @@ current: ContextVar[Any] = ContextVar("perfmon_current", default=None)
 _enabled = True
 # The session start_session() made the default, for code that runs outside any session context
 # (the original API, and worker threads that were not handed a context).
-_default: PerformanceMetrics | None = None
+_default: Any = None  # a perfmon._session.PerformanceMetrics
 
 _now = time.perf_counter_ns  # monotonic, nanoseconds
 _get = current.get
@@ -40,7 +38,6 @@ _reset = current.reset
 _new = object.__new__
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_ERROR_CHARS = 2000
 
 
 class Anchor:
@@ -68,7 +65,7 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc)
     name = type(exc).__name__
     message = f"{name}: {text}" if text else name
-    return message[:_MAX_ERROR_CHARS]
+    return message[:MAX_ERROR_CHARS]
 
 
 class _Extra:
@@ -196,6 +193,28 @@ class OperationMetrics:
         """True once the operation has ended."""
         return self.end_ns is not None
 
+    @classmethod
+    def from_dict(cls, wire: dict[str, Any], anchor: Anchor | None = None) -> OperationMetrics:
+        """An operation rebuilt from its schema-v1 form (``to_dict()``), on ``anchor``'s clock
+        (default: the process's). Its session and parent are joined by ``_attach``."""
+        anchor = anchor or PROCESS_ANCHOR
+        success = wire.get("success") is not False
+        op = cls(wire["name"], success=success, error=wire.get("error"),
+                 metadata=wire.get("metadata") or None)
+        op.start_ns = anchor.to_ns(datetime.fromisoformat(wire["started_at"]))
+        duration = wire.get("duration_s")
+        op.end_ns = None if duration is None else op.start_ns + round(duration * 1e9)
+        hits, misses = wire.get("cache_hits") or 0, wire.get("cache_misses") or 0
+        if hits or misses:
+            extra = _extra_of(op)
+            extra.hits, extra.misses = hits, misses
+        return op
+
+    def _attach(self, session: Any, parent: OperationMetrics | None) -> None:
+        """Join ``session``, under ``parent`` (None: a top-level operation)."""
+        self._owner = session
+        self._parent = session if parent is None else parent
+
     def _anchor(self) -> Anchor:
         owner = self._owner
         return PROCESS_ANCHOR if owner is None else owner._anchor
@@ -225,7 +244,7 @@ class OperationMetrics:
         return {
             "id": ids.get(id(self)),
             "parent_id": ids.get(id(self._parent)),
-            "name": str(self.operation_name)[:200] or "?",
+            "name": _wire.name(self.operation_name),
             "started_at": anchor.to_datetime(self.start_ns).isoformat(),
             "ended_at": None if end_ns is None else anchor.to_datetime(end_ns).isoformat(),
             "duration_s": None if end_ns is None else (end_ns - self.start_ns) / 1e9,
@@ -264,7 +283,7 @@ def _extra_of(op: OperationMetrics) -> _Extra:
 
 def _error_value(success: bool, error: str | None) -> str | None:
     if error is not None:
-        return str(error)[:_MAX_ERROR_CHARS]
+        return str(error)[:MAX_ERROR_CHARS]
     return None if success else ""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from perfmon._spool import Spool
+from perfmon._wire import MAX_API_CALLS, MAX_OPERATIONS
 
 log = logging.getLogger("perfmon")
 
@@ -37,8 +38,6 @@ ENDPOINT_PATH = "/api/v1/sessions"
 MiB = 1024 * 1024
 STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected")
 SENT, REJECTED, FAILED = "sent", "rejected", "failed"
-MAX_OPERATIONS = 100_000  # per request, as the server accepts them
-MAX_API_CALLS = 50_000
 _EXIT_SPOOL_BUDGET_S = 0.5  # after the exit flush times out, time allowed to spool leftovers
 _SPOOL_BATCH = 50  # files resent per pass, so queued sessions are not starved
 

@@ -330,28 +330,36 @@ class PerformanceMonitor:
         completion_tokens: int | None = None,
         cached_tokens: int | None = None,
         cache_write_tokens: int | None = None,
+        cache_write_1h_tokens: int = 0,
+        reasoning_tokens: int = 0,
         latency_s: float | None = None,
+        time_to_first_token_s: float | None = None,
+        streamed: bool = False,
+        attempts: int | None = None,
         prompt: Any = None,
         error_message: str | None = None,
     ) -> ApiCall | None:
         """Record one LLM API call in the current session.
 
-        ``tokens_used`` is the total (defaults to prompt + completion tokens). With ``cost``
-        omitted and a model in the price table, the cost is computed here; otherwise it is
-        sent as null and priced by the server. ``prompt`` is hashed into ``prompt_hash`` and
-        never stored. ``error`` may be a bool, a message or the exception itself.
+        Tokens in one ledger: ``prompt_tokens`` is every input token, including
+        ``cached_tokens`` (read from the provider's cache) and ``cache_write_tokens`` (written
+        to it; ``cache_write_1h_tokens`` of them to a 1-hour cache); ``reasoning_tokens`` are
+        part of ``completion_tokens``. ``tokens_used`` is the total (defaults to prompt +
+        completion tokens). ``cost`` is sent as given; omitted, it is sent as null and the
+        server prices the call (the summary shows a local estimate, marked "est.").
+        ``streamed``, ``time_to_first_token_s`` and ``attempts`` (HTTP attempts, 1 or more)
+        describe how the call went. ``prompt`` is hashed into ``prompt_hash`` and never
+        stored. ``error`` may be a bool, a message or the exception itself.
         """
         if not self.enabled:
             return None
         session, op = self._target()
         if session is None:
             return None
-        return session._record_api_call(
-            op, tokens_used, cost, error, model=model, provider=provider,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
-            latency_s=latency_s, prompt=prompt, error_message=error_message,
-        )
+        fields = dict(locals())
+        for name in ("self", "session", "op", "tokens_used", "cost", "error"):
+            del fields[name]
+        return session._record_api_call(op, tokens_used, cost, error, fields)
 
     def increment(self, counter: str, amount: int | float = 1) -> None:
         """Add to a generation counter of the current session (``"scenes_generated"``, ...)."""

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
-import re
 import threading
 import time
 from datetime import datetime
 from typing import Any
 
-from perfmon import _analysis, _pricing
-from perfmon._core import Anchor, OperationMetrics, _Extra, current, describe_error
-from perfmon._limits import SESSION_METADATA_BYTES, fit_metadata
+from perfmon import _analysis, _summary, _wire
+from perfmon._calls import ApiCall, new_call
+from perfmon._core import Anchor, OperationMetrics, _Extra, current
+from perfmon._wire import SCHEMA_VERSION, SESSION_METADATA_BYTES, fit_metadata
 
 log = logging.getLogger("perfmon")
 
-SCHEMA_VERSION = 1
 DEFAULT_BOTTLENECK_THRESHOLD = 0.2
 NAMED_COUNTERS = (
     "scenes_generated",
@@ -26,114 +22,6 @@ NAMED_COUNTERS = (
     "stage_directions_generated",
     "jokes_analyzed",
 )
-_COUNTER_LABELS = {
-    "scenes_generated": "Scenes",
-    "dialogue_lines_generated": "Dialogue Lines",
-    "stage_directions_generated": "Stage Directions",
-    "jokes_analyzed": "Jokes Analyzed",
-}
-
-
-# What the server accepts (schema v1). Payloads are shaped to fit, because one value out of
-# bounds gets the whole session rejected.
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
-_SLUG_MAX = 128
-_NAME_MAX = 200
-_TEXT_MAX = 255
-_MAX_KEYS = 100
-_MAX_TAGS = 50
-
-
-def _name(value: Any) -> str:
-    return str(value)[:_NAME_MAX] or "?"
-
-
-def _text(value: Any, limit: int = _TEXT_MAX) -> str | None:
-    return None if value is None else str(value)[:limit]
-
-
-def _mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
-    """At most 100 keys of at most 200 characters, as the server requires."""
-    if not value:
-        return {}
-    return {str(k)[:_NAME_MAX]: v for k, v in list(value.items())[:_MAX_KEYS]}
-
-
-def _count(value: Any) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError, OverflowError):
-        return 0
-
-
-def _check_slug(kind: str, value: str | None) -> None:
-    if value is not None and (len(value) > _SLUG_MAX or not _SLUG.match(value)):
-        log.warning("perfmon: %s %r is not a slug (letters, digits, . _ : -, at most %d "
-                    "characters); the server will refuse this session", kind, value, _SLUG_MAX)
-
-
-def hash_prompt(prompt: Any) -> str:
-    """SHA-256 of a prompt (text, bytes, or a JSON-able list of messages); the prompt itself
-    is never kept."""
-    if isinstance(prompt, bytes):
-        data = prompt
-    elif isinstance(prompt, str):
-        data = prompt.encode("utf-8")
-    else:
-        text = json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
-        data = text.encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
-
-
-class ApiCall:
-    """One LLM API call, tied to the operation that was current when it was recorded."""
-
-    __slots__ = (
-        "_op",
-        "at_ns",
-        "provider",
-        "model",
-        "latency_s",
-        "prompt_tokens",
-        "completion_tokens",
-        "cached_tokens",
-        "cache_write_tokens",
-        "total_tokens",
-        "cost_usd",
-        "prompt_hash",
-        "error",
-        "error_message",
-    )
-
-    @property
-    def operation(self) -> OperationMetrics | None:
-        """The operation that was current when the call was recorded, if any."""
-        return self._op
-
-    def _wire(self, number: int, ids: dict[int, str], anchor: Anchor) -> dict[str, Any]:
-        wire = {
-            "id": f"c{number}",
-            "operation_id": ids.get(id(self._op)),
-            "provider": _text(self.provider, 64),
-            "model": _text(self.model, 128),
-            "at": anchor.to_datetime(self.at_ns).isoformat(),
-            "latency_s": self.latency_s,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cached_tokens": self.cached_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "total_tokens": self.total_tokens,
-            "cost_usd": self.cost_usd,  # null on purpose: the server prices it
-            "prompt_hash": self.prompt_hash,
-            "error": self.error,
-            "error_message": self.error_message,
-        }
-        # Unknown values are left out rather than sent as null, so the server's defaults apply.
-        keep_null = ("operation_id", "cost_usd")
-        return {k: v for k, v in wire.items() if v is not None or k in keep_null}
-
-    def __repr__(self) -> str:
-        return f"<ApiCall {self.model or '?'} tokens={self.total_tokens} cost={self.cost_usd}>"
 
 
 def _counter_property(name: str) -> Any:
@@ -171,8 +59,8 @@ class PerformanceMetrics:
         if not session_id:
             raise ValueError("session_id must be a non-empty string")
         self.session_id = str(session_id)
-        _check_slug("session id", self.session_id)
-        _check_slug("episode", episode)
+        _wire.check_slug("session id", self.session_id)
+        _wire.check_slug("episode", episode)
         self.episode = episode
         self.workflow = workflow
         self.release = release
@@ -200,8 +88,10 @@ class PerformanceMetrics:
         self.api_calls = 0
         self.api_errors = 0
         self.total_tokens_used = 0
-        self.estimated_api_cost = 0.0
-        self.unpriced_api_calls = 0
+        self.estimated_api_cost = 0.0  # caller costs plus the built-in table's estimates
+        self.unpriced_api_calls = 0  # neither a caller cost nor a local estimate
+        self.table_priced_api_calls = 0  # estimated from the built-in table, sent as null
+        self._recording_ns = 0  # time spent inside record_api_call (see perfmon._health)
         self.counters: dict[str, int | float] = dict.fromkeys(NAMED_COUNTERS, 0)
 
     # -- times -------------------------------------------------------------------------------
@@ -305,9 +195,10 @@ class PerformanceMetrics:
 
     @property
     def cache_hit_rate(self) -> float:
-        """Hits as a percentage of lookups (75.0 for 3 hits and 1 miss); 0.0 with no lookups."""
+        """Hits as a fraction of lookups, 0.0 to 1.0 (0.75 for 3 hits and 1 miss); 0.0 with
+        no lookups."""
         lookups = self.cache_hits + self.cache_misses
-        return self.cache_hits / lookups * 100 if lookups else 0.0
+        return self.cache_hits / lookups if lookups else 0.0
 
     @property
     def cache_by_name(self) -> dict[str, dict[str, int]]:
@@ -327,17 +218,19 @@ class PerformanceMetrics:
         completion_tokens: int | None = None,
         cached_tokens: int | None = None,
         cache_write_tokens: int | None = None,
+        cache_write_1h_tokens: int = 0,
+        reasoning_tokens: int = 0,
         latency_s: float | None = None,
+        time_to_first_token_s: float | None = None,
+        streamed: bool = False,
+        attempts: int | None = None,
         prompt: Any = None,
         error_message: str | None = None,
     ) -> ApiCall:
         """Record one LLM API call. See ``PerformanceMonitor.record_api_call``."""
-        return self._record_api_call(
-            self._current_operation(), tokens_used, cost, error, model=model, provider=provider,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
-            latency_s=latency_s, prompt=prompt, error_message=error_message,
-        )
+        fields = dict(locals())
+        del fields["self"], fields["tokens_used"], fields["cost"], fields["error"]
+        return self._record_api_call(self._current_operation(), tokens_used, cost, error, fields)
 
     def _record_api_call(
         self,
@@ -345,60 +238,29 @@ class PerformanceMetrics:
         tokens_used: int,
         cost: float | None,
         error: bool | str | BaseException,
-        *,
-        model: str | None,
-        provider: str | None,
-        prompt_tokens: int | None,
-        completion_tokens: int | None,
-        cached_tokens: int | None,
-        cache_write_tokens: int | None,
-        latency_s: float | None,
-        prompt: Any,
-        error_message: str | None,
+        fields: dict[str, Any],
     ) -> ApiCall:
-        call = ApiCall()
-        call._op = op
-        now = time.perf_counter_ns()
-        # ``at`` is when the call started: the record is usually made once the response is in.
-        call.at_ns = now - round(latency_s * 1e9) if latency_s else now
-        call.provider = provider
-        call.model = model
-        call.latency_s = None if latency_s is None else max(0.0, float(latency_s))
-        call.prompt_tokens = prompt_tokens
-        call.completion_tokens = completion_tokens
-        call.cached_tokens = cached_tokens
-        call.cache_write_tokens = cache_write_tokens
-        total = tokens_used or (prompt_tokens or 0) + (completion_tokens or 0)
-        call.total_tokens = total
-        if cost is None:
-            cost = _pricing.estimate_cost(
-                model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens
-            )
-        call.cost_usd = None
-        if cost is not None:
-            cost = float(cost)
-            if math.isfinite(cost) and cost >= 0:
-                call.cost_usd = cost
-            else:
-                log.warning("perfmon: ignoring API call cost %r (not a finite amount >= 0)", cost)
-        call.prompt_hash = None if prompt is None else hash_prompt(prompt)
-        if isinstance(error, BaseException):
-            error_message = error_message or describe_error(error)
-        elif isinstance(error, str) and error:
-            error_message = error_message or error
-        call.error = bool(error) or error_message is not None
-        call.error_message = error_message
+        began = time.perf_counter_ns()
+        call = new_call(op, tokens_used, cost, error, fields)
         with self._lock:
-            self._calls.append(call)
-            self.api_calls += 1
-            self.total_tokens_used += total
-            if call.error:
-                self.api_errors += 1
-            if call.cost_usd is None:
-                self.unpriced_api_calls += 1
-            else:
-                self.estimated_api_cost += call.cost_usd
+            self._add_call(call)
+            self._recording_ns += time.perf_counter_ns() - began
         return call
+
+    def _add_call(self, call: ApiCall) -> None:
+        """Count a call in (the caller holds the lock)."""
+        self._calls.append(call)
+        self.api_calls += 1
+        self.total_tokens_used += call.total_tokens
+        if call.error:
+            self.api_errors += 1
+        cost = call.local_cost_usd
+        if cost is None:
+            self.unpriced_api_calls += 1
+        else:
+            self.estimated_api_cost += cost
+            if call.cost_usd is None:
+                self.table_priced_api_calls += 1
 
     def increment(self, counter: str, amount: int | float = 1) -> None:
         """Add to an open-ended generation counter, e.g. ``increment("scenes_generated", 9)``."""
@@ -413,8 +275,11 @@ class PerformanceMetrics:
     # -- analysis ----------------------------------------------------------------------------
 
     def self_time_by_name(self) -> list[_analysis.NameTime]:
-        """Self time (own time minus children's, parallelism merged) per operation name."""
-        return _analysis.self_time_by_name(self.operations, self._wall_ns())
+        """Self time (own time minus children's, parallelism merged) per operation name, as a
+        share of the session's wall time (for a running session: up to its latest finished
+        operation)."""
+        ops = self.operations
+        return _analysis.self_time_by_name(ops, _analysis.wall_ns(self.start_ns, self.end_ns, ops))
 
     def bottlenecks(self, threshold: float | None = None) -> list[_analysis.NameTime]:
         """Names whose self time exceeds ``threshold`` (default ``bottleneck_threshold``) of
@@ -432,12 +297,9 @@ class PerformanceMetrics:
         ]
 
     @property
-    def slowest_operations(self) -> list[dict[str, Any]]:
-        """The five longest finished operations: ``{"operation": name, "duration": seconds}``."""
-        return [
-            {"operation": op.operation_name, "duration": op.duration_seconds}
-            for op in _analysis.slowest(self.operations, 5)
-        ]
+    def slowest_operations(self) -> list[OperationMetrics]:
+        """The five longest finished operations, longest first."""
+        return _analysis.slowest(self.operations, 5)
 
     # -- output ------------------------------------------------------------------------------
 
@@ -459,20 +321,20 @@ class PerformanceMetrics:
         if self.episode is not None:
             session["episode"] = self.episode
         # Cut to the server's column sizes (the schema itself allows 255 characters).
-        for key, limit in (("workflow", 128), ("release", 128), ("environment", 64),
-                           ("host", 255)):
-            value = _text(getattr(self, key), limit)
+        for key, limit in _wire.SESSION_TEXT_LIMITS:
+            value = _wire.text(getattr(self, key), limit)
             if value is not None:
                 session[key] = value
-        by_name = dict(list(by_name.items())[:_MAX_KEYS])
+        by_name = dict(list(by_name.items())[:_wire.MAX_KEYS])
         session.update(
             status=status,
             started_at=anchor.to_datetime(self.start_ns).isoformat(),
             ended_at=None if end_ns is None else anchor.to_datetime(end_ns).isoformat(),
             cache={"hits": hits, "misses": misses,
-                   "by_name": {_name(k): v for k, v in by_name.items()}},
-            counters={_name(k): _count(v) for k, v in _mapping(counters).items()},
-            tags=[_name(tag) for tag in self.tags if tag][:_MAX_TAGS],
+                   "by_name": {_wire.name(k): v for k, v in by_name.items()}},
+            counters={_wire.name(k): _wire.count(v)
+                      for k, v in _wire.mapping(counters).items()},
+            tags=[_wire.name(tag) for tag in self.tags if tag][:_wire.MAX_TAGS],
             metadata=fit_metadata(self.metadata, SESSION_METADATA_BYTES),
         )
         ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
@@ -483,11 +345,63 @@ class PerformanceMetrics:
             "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
         }
 
+    @classmethod
+    def from_dict(
+        cls,
+        payload: dict[str, Any],
+        *,
+        bottleneck_threshold: float = DEFAULT_BOTTLENECK_THRESHOLD,
+    ) -> PerformanceMetrics:
+        """The session a schema-v1 payload describes (e.g. one read back from a server), so
+        that its summary reads as ``get_summary()`` printed it. A call's ``cost_usd`` counts
+        when it is a number; a null cost counts as a call not priced here."""
+        fields = payload["session"]
+        metrics = cls(fields["id"], datetime.fromisoformat(fields["started_at"]),
+                      episode=fields.get("episode"), workflow=fields.get("workflow"),
+                      release=fields.get("release"), environment=fields.get("environment"),
+                      host=fields.get("host"), tags=fields.get("tags"),
+                      metadata=fields.get("metadata"),
+                      bottleneck_threshold=bottleneck_threshold)
+        anchor = metrics._anchor
+        if fields.get("ended_at"):
+            metrics.end_ns = anchor.to_ns(datetime.fromisoformat(fields["ended_at"]))
+            metrics.status = fields.get("status") or "completed"
+        metrics._restore_cache(fields.get("cache") or {})
+        metrics.counters = dict(fields.get("counters") or {})
+        by_id = metrics._restore_operations(payload.get("operations") or [])
+        for wire in payload.get("api_calls") or []:
+            op = by_id.get(wire.get("operation_id") or "")
+            metrics._add_call(ApiCall.from_dict(wire, anchor, op))
+        return metrics
+
+    def _restore_cache(self, cache: dict[str, Any]) -> None:
+        self.cache_hits, self.cache_misses = cache.get("hits", 0), cache.get("misses", 0)
+        self._cache_by_name = {
+            name: [counts.get("hits", 0), counts.get("misses", 0)]
+            for name, counts in (cache.get("by_name") or {}).items()
+        }
+
+    def _restore_operations(self, wires: list[dict[str, Any]]) -> dict[str, OperationMetrics]:
+        by_id = {wire["id"]: OperationMetrics.from_dict(wire, self._anchor) for wire in wires}
+        for wire in wires:
+            parent = by_id.get(wire.get("parent_id") or "")
+            by_id[wire["id"]]._attach(self, parent)
+        self._ops = list(by_id.values())
+        return by_id
+
     def get_summary(self) -> str:
         """A human-readable report of the session."""
-        from perfmon._summary import render
-
-        return render(self)
+        return _summary.render(self)
 
     def __repr__(self) -> str:
         return f"<PerformanceMetrics {self.session_id!r} {self.status} ops={len(self._ops)}>"
+
+
+def summary_from_payload(
+    payload: dict[str, Any], *, bottleneck_threshold: float | None = None
+) -> str:
+    """The summary of a schema-v1 payload, as ``get_summary()`` printed it for the session."""
+    threshold = DEFAULT_BOTTLENECK_THRESHOLD if bottleneck_threshold is None else (
+        bottleneck_threshold
+    )
+    return PerformanceMetrics.from_dict(payload, bottleneck_threshold=threshold).get_summary()

@@ -33,7 +33,7 @@ def test_original_signature_maps_to_total_tokens_cost_and_error_only():
     }
 
 
-def test_known_model_without_cost_is_priced_from_the_built_in_table():
+def test_known_model_without_cost_is_estimated_locally_and_sent_for_the_server_to_price():
     metrics = PerformanceMetrics("ep001")
     call = metrics.record_api_call(
         model="gpt-4o-mini", provider="openai", prompt_tokens=700, completion_tokens=130,
@@ -41,11 +41,13 @@ def test_known_model_without_cost_is_priced_from_the_built_in_table():
     )
     # 500 fresh input at $0.15/M + 200 cached at $0.075/M + 130 output at $0.60/M
     expected = (500 * 0.15 + 200 * 0.075 + 130 * 0.60) / 1_000_000
-    assert call.cost_usd == pytest.approx(expected)
+    assert call.cost_usd is None
+    assert call.estimated_cost_usd == pytest.approx(expected)
     assert call.total_tokens == 830
     assert metrics.estimated_api_cost == pytest.approx(expected)
     assert metrics.unpriced_api_calls == 0
     wire = metrics.to_dict()["api_calls"][0]
+    assert "cost_usd" in wire and wire["cost_usd"] is None
     assert wire["model"] == "gpt-4o-mini" and wire["provider"] == "openai"
     assert wire["latency_s"] == 1.9 and wire["cached_tokens"] == 200
 
@@ -80,7 +82,8 @@ def test_user_can_extend_the_price_table(price_table):
     metrics = PerformanceMetrics("ep001")
     call = metrics.record_api_call(model="House-Model-7B", prompt_tokens=1000,
                                    completion_tokens=500)
-    assert call.cost_usd == pytest.approx((1000 * 1.0 + 500 * 2.0) / 1e6)
+    assert call.estimated_cost_usd == pytest.approx((1000 * 1.0 + 500 * 2.0) / 1e6)
+    assert call.cost_usd is None
 
 
 def test_explicit_cost_wins_over_the_table():
@@ -129,7 +132,8 @@ def test_monitor_passes_everything_through_to_the_current_session():
                 model="gpt-4o", prompt_tokens=1000, completion_tokens=100, latency_s=2.0,
                 prompt="hello",
             )
-    assert call.cost_usd == pytest.approx((1000 * 2.5 + 100 * 10.0) / 1e6)
+    assert call.cost_usd is None  # the server prices it
+    assert call.estimated_cost_usd == pytest.approx((1000 * 2.5 + 100 * 10.0) / 1e6)
     wire = session.to_dict()["api_calls"][0]
     assert wire["operation_id"] == "o1"
     assert wire["prompt_hash"] == hashlib.sha256(b"hello").hexdigest()

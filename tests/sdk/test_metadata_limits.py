@@ -6,7 +6,7 @@ import pytest
 
 import perfmon
 from ingest.schemas import SessionPayload
-from perfmon._limits import OPERATION_METADATA_BYTES, fit_metadata
+from perfmon._wire import OPERATION_METADATA_BYTES, fit_metadata
 
 
 @pytest.fixture

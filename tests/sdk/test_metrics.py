@@ -65,7 +65,7 @@ def test_three_hits_and_one_miss_is_a_75_percent_hit_rate():
     metrics.record_cache_miss()
 
     assert (metrics.cache_hits, metrics.cache_misses) == (3, 1)
-    assert metrics.cache_hit_rate == 75.0
+    assert metrics.cache_hit_rate == 0.75  # a fraction, as in the original design
 
 
 def test_hit_rate_without_lookups_is_zero():
@@ -122,12 +122,14 @@ def test_slowest_operations_are_the_top_five_longest():
     for index, seconds in enumerate([0.5, 3.0, 0.1, 2.0, 5.23, 1.0, 4.0]):
         metrics.add_operation(OperationMetrics(f"op{index}", duration_seconds=seconds))
 
-    assert metrics.slowest_operations == [
-        {"operation": "op4", "duration": pytest.approx(5.23)},
-        {"operation": "op6", "duration": pytest.approx(4.0)},
-        {"operation": "op1", "duration": pytest.approx(3.0)},
-        {"operation": "op3", "duration": pytest.approx(2.0)},
-        {"operation": "op5", "duration": pytest.approx(1.0)},
+    slowest = metrics.slowest_operations
+    assert all(isinstance(op, OperationMetrics) for op in slowest)
+    assert [(op.operation_name, op.duration_seconds) for op in slowest] == [
+        ("op4", pytest.approx(5.23)),
+        ("op6", pytest.approx(4.0)),
+        ("op1", pytest.approx(3.0)),
+        ("op3", pytest.approx(2.0)),
+        ("op5", pytest.approx(1.0)),
     ]
 
 

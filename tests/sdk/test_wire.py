@@ -90,7 +90,7 @@ def test_payload_values_and_links():
     calls = payload["api_calls"]
     assert [c["operation_id"] for c in calls] == [first["id"], second["id"]]
     assert len({c["id"] for c in calls}) == 2
-    assert calls[0]["total_tokens"] == 83 and calls[0]["cost_usd"] > 0
+    assert calls[0]["total_tokens"] == 83 and calls[0]["cost_usd"] is None  # server prices it
     parse(calls[0]["at"])
 
 

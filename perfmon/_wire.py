@@ -1,0 +1,139 @@
+"""Schema v1 as the SDK writes it: field names, the server's limits, and fitting values into
+them, in one place.
+
+Payloads are shaped to fit, because one value out of bounds gets the whole session rejected
+(and one oversized metadata field must never cost the whole session). The limits mirror the
+server's ``ingest/schemas.py``; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import Any
+
+log = logging.getLogger("perfmon")
+
+SCHEMA_VERSION = 1
+
+# -- field names -------------------------------------------------------------------------------
+
+PAYLOAD_FIELDS = ("schema_version", "session", "operations", "api_calls")
+SESSION_FIELDS = (
+    "id", "episode", "workflow", "release", "environment", "host", "status", "started_at",
+    "ended_at", "cache", "counters", "tags", "metadata", "sdk",
+)
+OPERATION_FIELDS = (
+    "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success", "error",
+    "metadata", "cache_hits", "cache_misses",
+)
+API_CALL_FIELDS = (
+    "id", "operation_id", "provider", "model", "at", "latency_s", "prompt_tokens",
+    "completion_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+    "reasoning_tokens", "total_tokens", "cost_usd", "prompt_hash", "error", "error_message",
+    "streamed", "time_to_first_token_s", "attempts",
+)
+#: Sent even when null: an unknown operation and an unpriced call mean something.
+API_CALL_KEEP_NULL = ("operation_id", "cost_usd")
+#: Sent only when they differ from the server's default (older servers never see them).
+API_CALL_DEFAULTS: dict[str, Any] = {
+    "cache_write_1h_tokens": 0, "reasoning_tokens": 0, "streamed": False,
+    "time_to_first_token_s": None, "attempts": None,
+}
+#: The ``session.sdk`` health report (see ``ingest.schemas.SdkReportIn``).
+SDK_REPORT_FIELDS = (
+    "version", "sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
+    "operations", "recording_overhead_s",
+)
+
+# -- limits ------------------------------------------------------------------------------------
+
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+SLUG_MAX = 128
+NAME_MAX = 200  # operation names, counter and cache names, tags, metadata keys
+TEXT_MAX = 255
+MAX_KEYS = 100
+MAX_TAGS = 50
+MAX_DEPTH = 8  # the metadata object itself is level 1
+MAX_ERROR_CHARS = 2000  # the server takes 10,000; an error message rarely needs more
+OPERATION_METADATA_BYTES = 16 * 1024
+SESSION_METADATA_BYTES = 64 * 1024
+MAX_OPERATIONS = 100_000  # per request
+MAX_API_CALLS = 50_000
+#: Session text fields cut to the server's column sizes (the schema itself allows 255).
+SESSION_TEXT_LIMITS = (("workflow", 128), ("release", 128), ("environment", 64), ("host", 255))
+PROVIDER_MAX = 64
+MODEL_MAX = 128
+
+
+def name(value: Any) -> str:
+    return str(value)[:NAME_MAX] or "?"
+
+
+def text(value: Any, limit: int = TEXT_MAX) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
+    """At most 100 keys of at most 200 characters, as the server requires."""
+    if not value:
+        return {}
+    return {str(k)[:NAME_MAX]: v for k, v in list(value.items())[:MAX_KEYS]}
+
+
+def count(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def check_slug(kind: str, value: str | None) -> None:
+    if value is not None and (len(value) > SLUG_MAX or not SLUG.match(value)):
+        log.warning("perfmon: %s %r is not a slug (letters, digits, . _ : -, at most %d "
+                    "characters); the server will refuse this session", kind, value, SLUG_MAX)
+
+
+def fit_metadata(meta: dict[Any, Any] | None, max_bytes: int) -> dict[str, Any]:
+    """``meta`` with string keys, JSON values, bounded depth and size.
+
+    Values too deep become their ``repr`` (cut short); non-finite floats become strings;
+    when the whole is over ``max_bytes``, the largest values are replaced by a note
+    saying how big they were, until it fits.
+    """
+    if not meta:
+        return {}
+    fitted = {
+        str(key)[:NAME_MAX]: _json_value(value, depth=2)
+        for key, value in list(meta.items())[:MAX_KEYS]
+    }
+    sizes = {key: _size(value) for key, value in fitted.items()}
+    total = _size(fitted)
+    for key in sorted(sizes, key=sizes.get, reverse=True):
+        if total <= max_bytes:
+            break
+        note = f"<dropped: {sizes[key]} bytes>"
+        total -= sizes[key] - _size(note)
+        fitted[key] = note
+    return fitted
+
+
+def _json_value(value: Any, *, depth: int) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth > MAX_DEPTH:
+        return repr(value)[:200]
+    if isinstance(value, dict):
+        return {str(k)[:NAME_MAX]: _json_value(v, depth=depth + 1)
+                for k, v in list(value.items())[:MAX_KEYS]}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_value(v, depth=depth + 1) for v in value]
+    return str(value)[:1000]
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode())
