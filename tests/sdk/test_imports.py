@@ -8,7 +8,7 @@ import pkgutil
 from pathlib import Path
 
 import perfmon
-from tests.sdk_helpers import ROOT, run_python
+from tests.sdk.helpers import ROOT, run_python
 
 CORE = ROOT / "perfmon"
 

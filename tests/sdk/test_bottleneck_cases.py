@@ -13,7 +13,7 @@ import pytest
 
 from perfmon import PerformanceMetrics
 from tests.bottleneck_cases import CASES, THRESHOLD
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 ORIGIN = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
 
