@@ -45,6 +45,7 @@ def session_summary(request: HttpRequest, session: Session) -> dict[str, Any]:
 def session_detail(
     request: HttpRequest, session: Session, *, include: set[str]
 ) -> dict[str, Any]:
+    report = selectors.session_report(session)
     detail = session_summary(request, session)
     detail.update(
         counters=session.counters,
@@ -52,40 +53,33 @@ def session_detail(
         metadata=session.metadata,
         is_baseline=session.is_baseline,
         analyzed_at=session.analyzed_at,
-        bottlenecks=list(
-            session.operation_stats.filter(is_bottleneck=True)
-            .order_by("-share")
-            .values("name", "self_time_s", "share", "occurrences")
-        ),
+        bottlenecks=[
+            {"name": s.name, "self_time_s": s.self_time_s, "share": s.share,
+             "occurrences": s.occurrences}
+            for s in report.bottlenecks
+        ],
         slowest_operations=[
             {"id": row["client_id"], "name": row["name"], "duration_s": row["duration_s"]}
-            for row in selectors.slowest_operations(session)
+            for row in report.slowest
         ],
-    )
-    checks = list(
-        session.budget_checks.order_by("budget__name").values(
-            "budget__name", "budget__metric", "budget__threshold", "value", "passed"
-        )
-    )
-    detail.update(
-        findings=list(
-            session.findings.values(
-                "kind", "subject", "summary", "evidence", "impact_s", "impact_usd"
-            )
-        ),
-        regressions=list(
-            session.regressions.values(
-                "metric", "name", "value", "baseline_value", "ratio", "baseline_kind",
-                "baseline_sessions",
-            )
-        ),
+        findings=[
+            {"kind": f.kind, "subject": f.subject, "summary": f.summary,
+             "evidence": f.evidence, "impact_s": f.impact_s, "impact_usd": f.impact_usd}
+            for f in report.findings
+        ],
+        regressions=[
+            {"metric": r.metric, "name": r.name, "value": r.value,
+             "baseline_value": r.baseline_value, "ratio": r.ratio,
+             "baseline_kind": r.baseline_kind, "baseline_sessions": r.baseline_sessions}
+            for r in report.regressions
+        ],
         budgets=[
-            {"budget": c["budget__name"], "metric": c["budget__metric"],
-             "threshold": c["budget__threshold"], "value": c["value"], "passed": c["passed"]}
-            for c in checks
+            {"budget": c.budget.name, "metric": c.budget.metric,
+             "threshold": c.budget.threshold, "value": c.value, "passed": c.passed}
+            for c in report.budget_checks
         ],
-        budget_violations=sum(1 for c in checks if not c["passed"]),
-        unpriced_calls=session.api_calls.filter(cost_source="unpriced").count(),
+        budget_violations=report.budget_violations,
+        unpriced_calls=report.unpriced_calls,
     )
     if "operations" in include:
         detail["operations"] = list(payloads.operation_records(session))

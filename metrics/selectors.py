@@ -5,10 +5,20 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from metrics.models import Episode, Operation, Project, Session
+from metrics.models import (
+    ApiCall,
+    BudgetCheck,
+    Episode,
+    Finding,
+    Operation,
+    OperationStat,
+    Project,
+    Regression,
+    Session,
+)
 
 SLOWEST_OPERATIONS = 5
 
@@ -68,6 +78,61 @@ def slowest_operations(session: Session, *, limit: int = SLOWEST_OPERATIONS) -> 
         Operation.objects.filter(session=session, duration_s__isnull=False)
         .order_by("-duration_s", "pk")
         .values("client_id", "name", "duration_s")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """What analysis found for one session: the session page and the API detail both
+    read it from here."""
+
+    session: Session
+    bottlenecks: list[OperationStat]
+    findings: list[Finding]
+    regressions: list[Regression]
+    slowest: list[dict]
+    budget_checks: list[BudgetCheck]
+    calls_by_model: list[dict]
+    cache_by_operation: list[OperationStat]
+
+    @property
+    def unpriced_calls(self) -> int:
+        return sum(row["unpriced"] for row in self.calls_by_model)
+
+    @property
+    def budget_violations(self) -> int:
+        return sum(1 for check in self.budget_checks if not check.passed)
+
+
+def session_report(session: Session) -> SessionReport:
+    stats = session.operation_stats
+    return SessionReport(
+        session=session,
+        bottlenecks=list(stats.filter(is_bottleneck=True).order_by("-share", "name")),
+        findings=list(Finding.objects.filter(session=session)),
+        regressions=list(Regression.objects.filter(session=session)),
+        slowest=list(slowest_operations(session)),
+        budget_checks=list(
+            BudgetCheck.objects.filter(session=session).select_related("budget")
+            .order_by("budget__name")
+        ),
+        calls_by_model=calls_by_model(session),
+        cache_by_operation=list(
+            stats.filter(Q(cache_hits__gt=0) | Q(cache_misses__gt=0)).order_by("name")
+        ),
+    )
+
+
+def calls_by_model(session: Session) -> list[dict]:
+    """The session's calls per provider and model: counts, tokens, cost, latency."""
+    return list(
+        ApiCall.objects.filter(session=session)
+        .values("provider", "model")
+        .annotate(calls=Count("pk"), errors=Count("pk", filter=Q(error=True)),
+                  tokens=Sum("total_tokens"), cost=Sum("cost_usd"),
+                  avg_latency_s=Avg("latency_s"),
+                  unpriced=Count("pk", filter=Q(cost_source=ApiCall.CostSource.UNPRICED)))
+        .order_by("-calls", "model")
     )
 
 

@@ -4,7 +4,6 @@ Both stream, one session at a time, so exporting sessions with tens of thousands
 operations does not hold them all in memory.
 """
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 
@@ -13,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from metrics import spreadsheet
 from metrics.models import Session
 from metrics.payloads import session_payload
 
@@ -43,32 +43,10 @@ CSV_COLUMNS = [
     ("baseline", "is_baseline"),
     ("notes", "notes"),
 ]
-# A cell starting with one of these is a formula to a spreadsheet; session ids, tags and
-# notes come from the generator or from people, so such cells get a leading apostrophe.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_rows(sessions: Iterable[Session]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow([header for header, _ in CSV_COLUMNS])
+def csv_rows(sessions: Iterable[Session]) -> Iterator[list]:
     for session in sessions:
-        yield writer.writerow([
-            _cell(column(session) if callable(column) else getattr(session, column))
-            for _, column in CSV_COLUMNS
-        ])
+        yield [column(session) if callable(column) else getattr(session, column)
+               for _, column in CSV_COLUMNS]
 
 
 def json_chunks(sessions: Iterable[Session]) -> Iterator[str]:
@@ -94,9 +72,9 @@ def _stream(queryset: QuerySet[Session]) -> Iterator[Session]:
 
 
 def csv_response(queryset: QuerySet[Session]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(csv_rows(_stream(queryset)), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
-    return response
+    return spreadsheet.csv_response(
+        _filename("csv"), [header for header, _ in CSV_COLUMNS], csv_rows(_stream(queryset))
+    )
 
 
 def json_response(queryset: QuerySet[Session]) -> StreamingHttpResponse:

@@ -1,39 +1,9 @@
-"""Tables as CSV downloads, streamed so a long table never sits in memory."""
+"""The dashboard's tables as CSV downloads (written by metrics.spreadsheet)."""
 
-import csv
-from collections.abc import Iterable, Sequence
-
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 
 from metrics.dashboard.queries import with_rates
-
-# A cell starting with one of these is a formula to a spreadsheet; user-supplied text
-# (operation names, episode codes) is prefixed with a quote so it stays text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value) -> object:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return "" if value is None else value
-
-
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence]):
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([_cell(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+from metrics.spreadsheet import csv_response
 
 
 def sessions_csv(sessions) -> HttpResponse:
@@ -86,3 +56,19 @@ def operations_csv(session) -> HttpResponse:
          for op_id, parent, name, started, duration, success, error
          in rows.iterator(chunk_size=5000)),
     )
+
+
+def operation_by_episode_csv(name: str, by_episode: dict) -> HttpResponse:
+    return csv_response(
+        "operation-by-episode.csv",
+        ["operation", "episode", "occurrences", "p5_s", "p25_s", "median_s", "p75_s", "p95_s"],
+        ([name, code, q["n"], q.get(0.05), q.get(0.25), q.get(0.5), q.get(0.75), q.get(0.95)]
+         for code, q in by_episode.items()),
+    )
+
+
+def costs_by_model_csv(models: list[dict]) -> HttpResponse:
+    columns = ["provider", "model", "calls", "errors", "prompt_tokens", "completion_tokens",
+               "total_tokens", "cost_usd", "unpriced_calls", "first_day", "last_day"]
+    return csv_response("costs-by-model.csv", columns,
+                        ([m[column] for column in columns] for m in models))

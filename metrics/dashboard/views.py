@@ -1,4 +1,5 @@
-"""Dashboard pages. Views gather data through selectors and hand it to templates."""
+"""Dashboard pages. Views gather data through selectors and queries, hand it to the figure
+builders (figures.py) and CSV tables (csv_tables.py), and render."""
 
 from dataclasses import replace
 from functools import wraps
@@ -10,7 +11,6 @@ from django.contrib import messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Avg, Count, Q, Sum
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,8 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from metrics import permissions, selectors
 from metrics.analysis.pricing import what_if_cost
-from metrics.dashboard import charts, csv_tables, queries
-from metrics.dashboard.csv_tables import csv_response
+from metrics.dashboard import csv_tables, figures, queries
 from metrics.dashboard.estimates import progress_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
 from metrics.dashboard.forms import AnnotationForm
@@ -30,13 +29,9 @@ from metrics.links import session_url
 from metrics.models import (
     DEFAULT_PROJECT_SLUG,
     Annotation,
-    ApiCall,
-    BudgetCheck,
     Episode,
-    Finding,
     ModelPrice,
     Project,
-    Regression,
 )
 
 LATEST_SESSIONS = queries.LATEST_SESSIONS
@@ -108,37 +103,15 @@ def overview(request: HttpRequest) -> HttpResponse:
     if _wants_csv(request):
         return csv_tables.sessions_csv(queries.latest_sessions(project, filters, limit=10_000))
     trends = queries.episode_trends(project, filters)
-    codes = [row["code"] for row in trends]
     ctx.update(
         kpis=queries.kpis(project, filters),
         sessions=queries.latest_sessions(project, filters),
         running=progress_of(queries.running_sessions(project, filters), project=project),
         has_any_session=project.sessions.exists(),
-        charts=_trend_charts(project, filters, trends, codes) if trends else {},
+        charts=figures.overview_figures(trends, queries.cost_by_episode_and_model(
+            project, filters, [row["episode_id"] for row in trends])) if trends else {},
     )
     return render(request, "metrics/overview.html", ctx)
-
-
-def _trend_charts(project, filters, trends: list[dict], codes: list[str]) -> dict:
-    costs = queries.cost_by_episode_and_model(
-        project, filters, [row["episode_id"] for row in trends]
-    )
-    models = sorted({model for _, model in costs})
-    by_model = {
-        model: [costs.get((row["episode_id"], model), 0) / row["runs"] for row in trends]
-        for model in models
-    }
-    return {
-        "duration": charts.embed(charts.per_episode_line(
-            codes, [row["avg_duration_s"] for row in trends], y_title="average run (s)")),
-        "cost": charts.embed(charts.stacked_by_series(
-            codes, by_model, y_title="cost per run (USD)", money=True)),
-        "cache": charts.embed(charts.per_episode_line(
-            codes, [row["cache_hit_rate"] for row in trends], y_title="cache hit rate",
-            percent=True)),
-        "tokens": charts.embed(charts.per_episode_line(
-            codes, [row["tokens_per_run"] for row in trends], y_title="tokens per run")),
-    }
 
 
 # --- episodes -------------------------------------------------------------------------------
@@ -213,41 +186,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         episodes_param=",".join(codes),
         keep=[("episodes", ",".join(codes))]
         + ([("baseline", comparison.reference)] if request.GET.get("baseline") else []),
-        charts=_comparison_charts(comparison, ordered) if present else {},
+        charts=figures.comparison_figures(comparison, ordered) if present else {},
     )
     return render(request, "metrics/compare.html", ctx)
-
-
-def _comparison_charts(comparison: queries.Comparison, ordered: list[str]) -> dict:
-    names = comparison.names[: queries.COMPARE_NAMES]
-    rest = comparison.names[queries.COMPARE_NAMES:]
-    self_time = {}
-    for code in ordered:
-        values = comparison.self_time.get(code, {})
-        row = [values.get(name, 0.0) for name in names]
-        if rest:
-            row.append(sum(values.get(name, 0.0) for name in rest))
-        self_time[code] = row
-    categories = names + (["(other operations)"] if rest else [])
-    totals = comparison.totals
-    return {
-        "self_time": charts.embed(charts.grouped_bars(
-            categories, self_time, y_title="self time per run (s)", height=400)),
-        "cost": charts.embed(charts.stacked_by_series(
-            ordered,
-            {model: [comparison.model_cost.get(c, {}).get(model, 0) for c in ordered]
-             for model in comparison.models},
-            y_title="cost per run (USD)", money=True)),
-        "cache": charts.embed(charts.grouped_bars(
-            ["cache hit rate (%)"],
-            {c: [(totals[c]["cache_hit_rate"] or 0) * 100] for c in ordered},
-            y_title="%")),
-        "tokens": charts.embed(charts.grouped_bars(
-            ["tokens per scene", "tokens per dialogue line"],
-            {c: [totals[c]["tokens_per_scene"], totals[c]["tokens_per_dialogue_line"]]
-             for c in ordered},
-            y_title="tokens")),
-    }
 
 
 @dashboard_view
@@ -271,15 +212,7 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
         extremes=queries.best_and_worst(runs),
         budgets=queries.budget_summary(runs),
         operations=ops,
-        charts={
-            "runs": charts.embed(charts.runs_over_time(
-                [s.started_at for s in chronological],
-                [s.duration_s for s in chronological], [s.cost_usd for s in chronological],
-                [s.external_id for s in chronological], [s.status for s in chronological])),
-            "operations": charts.embed(charts.horizontal_bars(
-                [o["name"] for o in ops], [o["per_run_s"] for o in ops],
-                x_title="self time per run (s)")),
-        } if shown else {},
+        charts=figures.episode_figures(chronological, ops) if shown else {},
     )
     return render(request, "metrics/episode_detail.html", ctx)
 
@@ -306,45 +239,31 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     if elapsed is None:
         elapsed = max(0.0, (now - session.started_at).total_seconds())
     flow = session_waterfall(session, elapsed_s=elapsed)
+    report = selectors.session_report(session)
     ctx.update(
         session=session,
         progress=progress_of([session], project=session.project, now=now)[0]
         if not session.is_finished else None,
         waterfall=flow,
-        bottlenecks=session.operation_stats.filter(is_bottleneck=True).order_by("-share"),
-        findings=Finding.objects.filter(session=session),
-        regressions=Regression.objects.filter(session=session),
-        slowest=selectors.slowest_operations(session),
-        by_model=_calls_by_model(session),
-        cache_by_operation=session.operation_stats.filter(
-            Q(cache_hits__gt=0) | Q(cache_misses__gt=0)).order_by("name"),
+        report=report,
+        bottlenecks=report.bottlenecks,
+        findings=report.findings,
+        regressions=report.regressions,
+        slowest=report.slowest,
+        by_model=[{**row, "label": queries.model_label(row["provider"], row["model"])}
+                  for row in report.calls_by_model],
+        cache_by_operation=report.cache_by_operation,
         cache_by_name=sorted(session.cache_by_name.items()),
-        budget_checks=BudgetCheck.objects.filter(session=session).select_related("budget")
-        .order_by("budget__name"),
+        budget_checks=report.budget_checks,
         summary=session_summary(session)
         if session.operations_count <= INLINE_OPERATIONS else None,
         annotations=session.annotations.select_related("author"),
         annotation_form=AnnotationForm() if permissions.can_annotate(request.user) else None,
         # The admin enforces its own permissions (view-only users get a read-only page).
         can_admin=request.user.is_staff,
-        charts={"waterfall": charts.embed(charts.waterfall(
-            flow.bars, session_elapsed_s=elapsed))} if flow.bars else {},
+        charts=figures.session_figures(flow, elapsed_s=elapsed),
     )
     return render(request, "metrics/session_detail.html", ctx)
-
-
-def _calls_by_model(session) -> list[dict]:
-    rows = (
-        ApiCall.objects.filter(session=session)
-        .values("provider", "model")
-        .annotate(calls=Count("pk"), errors=Count("pk", filter=Q(error=True)),
-                  tokens=Sum("total_tokens"), cost=Sum("cost_usd"),
-                  avg_latency_s=Avg("latency_s"),
-                  unpriced=Count("pk", filter=Q(cost_source=ApiCall.CostSource.UNPRICED)))
-        .order_by("-calls", "model")
-    )
-    return [{**row, "label": queries.model_label(row["provider"], row["model"])}
-            for row in rows]
 
 
 @dashboard_view
@@ -385,36 +304,14 @@ def operations(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("name", "").strip() or (names[0] if names else "")
     by_episode = queries.operation_by_episode(project, filters, name) if name else {}
     if _wants_csv(request):
-        return csv_response(
-            "operation-by-episode.csv",
-            ["operation", "episode", "occurrences", "p5_s", "p25_s", "median_s", "p75_s",
-             "p95_s"],
-            ([name, code, q["n"], q.get(0.05), q.get(0.25), q.get(0.5), q.get(0.75),
-              q.get(0.95)] for code, q in by_episode.items()),
-        )
+        return csv_tables.operation_by_episode_csv(name, by_episode)
     sample = queries.sample_runs(project, filters, name) if name else None
     over_time = queries.operation_over_time(project, filters, name, sample) if name else []
     by_release = queries.operation_by_release(sample) if name else []
-    figures = {}
-    if by_episode:
-        figures["episodes"] = charts.embed(
-            charts.quartile_boxes(by_episode, y_title="duration of one occurrence (s)"))
-    if over_time:
-        figures["time"] = charts.embed(charts.percentile_lines(
-            [row["day"] for row in over_time],
-            {"p50 of runs": [row["p50_s"] for row in over_time],
-             "p95 of runs": [row["p95_s"] for row in over_time],
-             "mean per occurrence": [row["mean_s"] for row in over_time]},
-            y_title="seconds"))
-    if by_release:
-        figures["release"] = charts.embed(charts.percentile_lines(
-            [row["release"] for row in by_release],
-            {"p50 of runs": [row["p50_s"] for row in by_release],
-             "p95 of runs": [row["p95_s"] for row in by_release]},
-            y_title="seconds", category_axis=True))
     ctx.update(
         names=names, name=name, by_episode=by_episode, over_time=over_time,
-        by_release=by_release, charts=figures, keep=[("name", name)] if name else [],
+        by_release=by_release, keep=[("name", name)] if name else [],
+        charts=figures.operation_figures(by_episode, over_time, by_release),
         sample_step=sample.step if sample else 1, runs_sampled=queries.RUNS_SAMPLED,
         episode_rows=[{"code": code, "n": q["n"], "values": [q.get(x) for x in QUARTILES]}
                       for code, q in by_episode.items()],
@@ -434,33 +331,13 @@ def costs(request: HttpRequest) -> HttpResponse:
     rows = queries.cost_rows(project, filters)
     models = queries.cost_by_model(rows)
     if _wants_csv(request):
-        return csv_response(
-            "costs-by-model.csv",
-            ["provider", "model", "calls", "errors", "prompt_tokens", "completion_tokens",
-             "total_tokens", "cost_usd", "unpriced_calls", "first_day", "last_day"],
-            ([m["provider"], m["model"], m["calls"], m["errors"], m["prompt_tokens"],
-              m["completion_tokens"], m["total_tokens"], m["cost_usd"], m["unpriced_calls"],
-              m["first_day"], m["last_day"]] for m in models),
-        )
-    cell = queries.cost_over_time(rows, by)
-    days = sorted({day for day, _ in cell})
-    keys = sorted({key for _, key in cell})
-    figures = {}
-    if cell:
-        figures["time"] = charts.embed(charts.stacked_by_series(
-            [d.isoformat() for d in days],
-            {key: [cell.get((d, key), 0) for d in days] for key in keys},
-            y_title="cost (USD)", money=True, category_axis=False))
+        return csv_tables.costs_by_model_csv(models)
     what_if = _what_if(request, project, filters)
-    if what_if.get("rows"):
-        priced = what_if["rows"]
-        figures["what_if"] = charts.embed(charts.actual_vs_what_if(
-            [r.episode for r in priced], [r.actual_cost_usd for r in priced],
-            [r.what_if_cost_usd for r in priced], model=what_if["model"]))
     ctx.update(by=by, groupings=list(COST_GROUPINGS), models=models,
                unpriced=[m for m in models if m["unpriced_calls"]],
                total_cost=sum(m["cost_usd"] for m in models),
-               what_if=what_if, charts=figures, keep=[("by", by)])
+               what_if=what_if, keep=[("by", by)],
+               charts=figures.cost_figures(queries.cost_over_time(rows, by), what_if))
     return render(request, "metrics/costs.html", ctx)
 
 

@@ -140,7 +140,7 @@ def test_csv_export_has_one_row_per_session_with_formulas_defused(editor, projec
     response = run_action(editor, "export_csv", Session.objects.all())
 
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="perfmon-sessions-')
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["session id"] for r in rows] == ["s1", "s2"]

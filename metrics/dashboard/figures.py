@@ -1,0 +1,125 @@
+"""Each dashboard page's figures: the page's data in, embedded Plotly figures out.
+
+The chart shapes live in charts.py; here they are filled with one page's numbers, so the
+views only gather data and render.
+"""
+
+from metrics.dashboard import charts
+from metrics.dashboard.queries import COMPARE_NAMES, Comparison
+from metrics.dashboard.waterfall import Waterfall
+
+
+def overview_figures(trends: list[dict], costs: dict[tuple[int, str], float]) -> dict[str, str]:
+    """Trends across episodes: duration, cost per run by model, cache hit rate, tokens."""
+    codes = [row["code"] for row in trends]
+    models = sorted({model for _, model in costs})
+    by_model = {
+        model: [costs.get((row["episode_id"], model), 0) / row["runs"] for row in trends]
+        for model in models
+    }
+    return {
+        "duration": charts.embed(charts.per_episode_line(
+            codes, [row["avg_duration_s"] for row in trends], y_title="average run (s)")),
+        "cost": charts.embed(charts.stacked_by_series(
+            codes, by_model, y_title="cost per run (USD)", money=True)),
+        "cache": charts.embed(charts.per_episode_line(
+            codes, [row["cache_hit_rate"] for row in trends], y_title="cache hit rate",
+            percent=True)),
+        "tokens": charts.embed(charts.per_episode_line(
+            codes, [row["tokens_per_run"] for row in trends], y_title="tokens per run")),
+    }
+
+
+def comparison_figures(comparison: Comparison, ordered: list[str]) -> dict[str, str]:
+    """Self time per operation, cost by model, cache hit rate and tokens, side by side."""
+    names = comparison.names[: COMPARE_NAMES]
+    rest = comparison.names[COMPARE_NAMES:]
+    self_time = {}
+    for code in ordered:
+        values = comparison.self_time.get(code, {})
+        row = [values.get(name, 0.0) for name in names]
+        if rest:
+            row.append(sum(values.get(name, 0.0) for name in rest))
+        self_time[code] = row
+    categories = names + (["(other operations)"] if rest else [])
+    totals = comparison.totals
+    return {
+        "self_time": charts.embed(charts.grouped_bars(
+            categories, self_time, y_title="self time per run (s)", height=400)),
+        "cost": charts.embed(charts.stacked_by_series(
+            ordered,
+            {model: [comparison.model_cost.get(c, {}).get(model, 0) for c in ordered]
+             for model in comparison.models},
+            y_title="cost per run (USD)", money=True)),
+        "cache": charts.embed(charts.grouped_bars(
+            ["cache hit rate (%)"],
+            {c: [(totals[c]["cache_hit_rate"] or 0) * 100] for c in ordered},
+            y_title="%")),
+        "tokens": charts.embed(charts.grouped_bars(
+            ["tokens per scene", "tokens per dialogue line"],
+            {c: [totals[c]["tokens_per_scene"], totals[c]["tokens_per_dialogue_line"]]
+             for c in ordered},
+            y_title="tokens")),
+    }
+
+
+def episode_figures(runs: list, operations: list[dict]) -> dict[str, str]:
+    """An episode's runs over time (oldest first) and its self time per operation."""
+    return {
+        "runs": charts.embed(charts.runs_over_time(
+            [s.started_at for s in runs], [s.duration_s for s in runs],
+            [s.cost_usd for s in runs], [s.external_id for s in runs],
+            [s.status for s in runs])),
+        "operations": charts.embed(charts.horizontal_bars(
+            [o["name"] for o in operations], [o["per_run_s"] for o in operations],
+            x_title="self time per run (s)")),
+    }
+
+
+def session_figures(flow: Waterfall, *, elapsed_s: float) -> dict[str, str]:
+    """The session's timeline of operations, if it has any."""
+    if not flow.bars:
+        return {}
+    return {"waterfall": charts.embed(charts.waterfall(flow.bars, session_elapsed_s=elapsed_s))}
+
+
+def operation_figures(
+    by_episode: dict, over_time: list[dict], by_release: list[dict]
+) -> dict[str, str]:
+    """One operation name: its quartiles per episode, percentiles over time and by release."""
+    figures = {}
+    if by_episode:
+        figures["episodes"] = charts.embed(
+            charts.quartile_boxes(by_episode, y_title="duration of one occurrence (s)"))
+    if over_time:
+        figures["time"] = charts.embed(charts.percentile_lines(
+            [row["day"] for row in over_time],
+            {"p50 of runs": [row["p50_s"] for row in over_time],
+             "p95 of runs": [row["p95_s"] for row in over_time],
+             "mean per occurrence": [row["mean_s"] for row in over_time]},
+            y_title="seconds"))
+    if by_release:
+        figures["release"] = charts.embed(charts.percentile_lines(
+            [row["release"] for row in by_release],
+            {"p50 of runs": [row["p50_s"] for row in by_release],
+             "p95 of runs": [row["p95_s"] for row in by_release]},
+            y_title="seconds", category_axis=True))
+    return figures
+
+
+def cost_figures(cell: dict, what_if: dict) -> dict[str, str]:
+    """Cost over time by the chosen grouping, and the what-if against actual cost."""
+    days = sorted({day for day, _ in cell})
+    keys = sorted({key for _, key in cell})
+    figures = {}
+    if cell:
+        figures["time"] = charts.embed(charts.stacked_by_series(
+            [d.isoformat() for d in days],
+            {key: [cell.get((d, key), 0) for d in days] for key in keys},
+            y_title="cost (USD)", money=True, category_axis=False))
+    if what_if.get("rows"):
+        priced = what_if["rows"]
+        figures["what_if"] = charts.embed(charts.actual_vs_what_if(
+            [r.episode for r in priced], [r.actual_cost_usd for r in priced],
+            [r.what_if_cost_usd for r in priced], model=what_if["model"]))
+    return figures
