@@ -5,7 +5,8 @@ views only gather data and render.
 """
 
 from metrics.dashboard import charts
-from metrics.dashboard.queries import COMPARE_NAMES, Comparison
+from metrics.dashboard.comparisons import Comparison
+from metrics.dashboard.queries import COMPARE_NAMES
 from metrics.dashboard.waterfall import Waterfall
 
 

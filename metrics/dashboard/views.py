@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from metrics import permissions, selectors
 from metrics.analysis.pricing import what_if_cost
-from metrics.dashboard import csv_tables, figures, queries
+from metrics.dashboard import comparisons, csv_tables, figures, operation_trends, queries, spend
 from metrics.dashboard.estimates import progress_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
 from metrics.dashboard.forms import AnnotationForm
@@ -169,14 +169,14 @@ def compare(request: HttpRequest) -> HttpResponse:
         codes.sort()
     too_many = len(codes) > MAX_COMPARED
     codes = codes[:MAX_COMPARED]
-    comparison = queries.compare_episodes(
+    comparison = comparisons.compare_episodes(
         project, filters, codes, baseline=request.GET.get("baseline", "")
     )
     present = comparison.codes
     ordered = [comparison.reference] + [c for c in present if c != comparison.reference] \
         if present else []
     others = ordered[1:]
-    deltas = queries.deltas(comparison, others)
+    deltas = comparisons.deltas(comparison, others)
     if _wants_csv(request):
         return csv_tables.deltas_csv(comparison.reference, others, deltas)
     ctx.update(
@@ -300,19 +300,19 @@ def add_annotation(request: HttpRequest, external_id: str) -> HttpResponse:
 def operations(request: HttpRequest) -> HttpResponse:
     ctx = _page(request)
     project, filters = ctx["project"], ctx["filters"]
-    names = queries.operation_names(project, filters)
+    names = operation_trends.operation_names(project, filters)
     name = request.GET.get("name", "").strip() or (names[0] if names else "")
-    by_episode = queries.operation_by_episode(project, filters, name) if name else {}
+    by_episode = operation_trends.operation_by_episode(project, filters, name) if name else {}
     if _wants_csv(request):
         return csv_tables.operation_by_episode_csv(name, by_episode)
-    sample = queries.sample_runs(project, filters, name) if name else None
-    over_time = queries.operation_over_time(project, filters, name, sample) if name else []
-    by_release = queries.operation_by_release(sample) if name else []
+    sample = operation_trends.sample_runs(project, filters, name) if name else None
+    over_time = operation_trends.operation_over_time(project, filters, name, sample) if name else []
+    by_release = operation_trends.operation_by_release(sample) if name else []
     ctx.update(
         names=names, name=name, by_episode=by_episode, over_time=over_time,
         by_release=by_release, keep=[("name", name)] if name else [],
         charts=figures.operation_figures(by_episode, over_time, by_release),
-        sample_step=sample.step if sample else 1, runs_sampled=queries.RUNS_SAMPLED,
+        sample_step=sample.step if sample else 1, runs_sampled=operation_trends.RUNS_SAMPLED,
         episode_rows=[{"code": code, "n": q["n"], "values": [q.get(x) for x in QUARTILES]}
                       for code, q in by_episode.items()],
     )
@@ -328,8 +328,8 @@ def costs(request: HttpRequest) -> HttpResponse:
     project, filters = ctx["project"], ctx["filters"]
     by = request.GET.get("by", "model")
     by = by if by in COST_GROUPINGS else "model"
-    rows = queries.cost_rows(project, filters)
-    models = queries.cost_by_model(rows)
+    rows = spend.cost_rows(project, filters)
+    models = spend.cost_by_model(rows)
     if _wants_csv(request):
         return csv_tables.costs_by_model_csv(models)
     what_if = _what_if(request, project, filters)
@@ -337,7 +337,7 @@ def costs(request: HttpRequest) -> HttpResponse:
                unpriced=[m for m in models if m["unpriced_calls"]],
                total_cost=sum(m["cost_usd"] for m in models),
                what_if=what_if, keep=[("by", by)],
-               charts=figures.cost_figures(queries.cost_over_time(rows, by), what_if))
+               charts=figures.cost_figures(spend.cost_over_time(rows, by), what_if))
     return render(request, "metrics/costs.html", ctx)
 
 
@@ -349,7 +349,7 @@ def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) 
     options = [f"{provider}/{model}" for provider, model in priced]
     requested = [c.strip() for c in request.GET.get("whatif_episodes", "").split(",")
                  if c.strip()][:20]
-    episodes = requested or queries.recent_episode_codes(project, filters)
+    episodes = requested or spend.recent_episode_codes(project, filters)
     chosen = request.GET.get("whatif_model", "")
     result = {"options": options, "episodes": ",".join(episodes), "model": chosen}
     if chosen and episodes:

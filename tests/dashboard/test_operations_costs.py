@@ -124,9 +124,9 @@ def test_the_pages_run_a_bounded_number_of_queries(viewer, api, world,
 
 
 def test_a_busy_period_takes_percentiles_from_every_kth_run(viewer, world, monkeypatch):
-    from metrics.dashboard import queries
+    from metrics.dashboard import operation_trends
 
-    monkeypatch.setattr(queries, "RUNS_SAMPLED", 4)  # the world has 9 runs: every 3rd
+    monkeypatch.setattr(operation_trends, "RUNS_SAMPLED", 4)  # the world has 9 runs: every 3rd
 
     response = viewer.get("/operations/?name=scene_generation")
 

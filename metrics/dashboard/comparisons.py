@@ -1,0 +1,144 @@
+"""Reads behind the compare page: episodes side by side, and their changes against one."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import (
+    F,
+    QuerySet,
+    Sum,
+)
+
+from metrics.dashboard.filters import DashboardFilters
+from metrics.dashboard.queries import (
+    DIALOGUE_LINES,
+    SCENES,
+    SESSION_SUMS,
+    counter_sum,
+    model_label,
+    session_ids,
+    with_rates,
+)
+from metrics.models import (
+    ApiCall,
+    CostLine,
+    OperationStat,
+    Project,
+)
+
+
+@dataclass
+class Comparison:
+    codes: list[str]
+    reference: str
+    totals: dict[str, dict]
+    names: list[str]
+    # per episode code: {operation name: per-run self time / cost}
+    self_time: dict[str, dict[str, float]] = field(default_factory=dict)
+    op_cost: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    model_cost: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+
+
+def compare_episodes(
+    project: Project, filters: DashboardFilters, codes: list[str], *, baseline: str = ""
+) -> Comparison:
+    sessions = filters.sessions(project).filter(episode__code__in=codes)
+    totals = {
+        row["code"]: _with_tokens_per_unit(with_rates(row))
+        for row in sessions.values(code=F("episode__code")).annotate(
+            **SESSION_SUMS, scenes=counter_sum(SCENES), dialogue_lines=counter_sum(DIALOGUE_LINES)
+        ).order_by()
+    }
+    present = [code for code in codes if code in totals]
+    reference = baseline if baseline in totals else _baseline_episode(sessions, present)
+    comparison = Comparison(codes=present, reference=reference, totals=totals, names=[])
+    if not present:
+        return comparison
+    runs = {code: totals[code]["runs"] for code in present}
+
+    ids = session_ids(sessions)
+    stats = OperationStat.objects.filter(session_id__in=ids).values(
+        "name", code=F("session__episode__code")).annotate(self_s=Sum("self_time_s"))
+    by_name: dict[str, float] = defaultdict(float)
+    for row in stats.order_by():
+        per_run = row["self_s"] / runs[row["code"]]
+        comparison.self_time.setdefault(row["code"], {})[row["name"]] = per_run
+        by_name[row["name"]] += per_run
+    comparison.names = sorted(by_name, key=lambda n: (-by_name[n], n))
+
+    calls = ApiCall.objects.filter(session_id__in=ids)
+    for row in calls.values(code=F("session__episode__code"), name=F("operation__name")).annotate(
+        cost=Sum("cost_usd")
+    ).order_by():
+        name = row["name"] if row["name"] is not None else "(no operation)"
+        per_run = (row["cost"] or Decimal(0)) / runs[row["code"]]
+        comparison.op_cost.setdefault(row["code"], {})[name] = per_run
+
+    lines = CostLine.objects.filter(session_id__in=ids)
+    models = set()
+    for row in lines.values("provider", "model", code=F("session__episode__code")).annotate(
+        cost=Sum("cost_usd")
+    ).order_by():
+        label = model_label(row["provider"], row["model"])
+        models.add(label)
+        comparison.model_cost.setdefault(row["code"], {})[label] = (
+            (row["cost"] or Decimal(0)) / runs[row["code"]]
+        )
+    comparison.models = sorted(models)
+    return comparison
+
+
+def _with_tokens_per_unit(row: dict) -> dict:
+    row["tokens_per_scene"] = row["tokens"] / row["scenes"] if row.get("scenes") else None
+    row["tokens_per_dialogue_line"] = (
+        row["tokens"] / row["dialogue_lines"] if row.get("dialogue_lines") else None
+    )
+    return row
+
+
+def _baseline_episode(sessions: QuerySet, present: list[str]) -> str:
+    """The first listed episode with a run marked as baseline, else the first listed."""
+    marked = set(
+        sessions.filter(is_baseline=True).values_list("episode__code", flat=True).distinct()
+    )
+    return next((code for code in present if code in marked), present[0] if present else "")
+
+
+@dataclass(frozen=True)
+class Delta:
+    name: str
+    reference_s: float | None
+    values: list[tuple[float | None, float | None, float | None]]  # (s, Δs, Δ%) per episode
+    reference_usd: Decimal | None
+    costs: list[tuple[Decimal | None, Decimal | None]]  # (usd, Δusd) per episode
+
+    @property
+    def pairs(self) -> list[tuple[tuple, tuple]]:
+        return list(zip(self.values, self.costs, strict=True))
+
+
+def deltas(comparison: Comparison, others: list[str]) -> list[Delta]:
+    ref = comparison.reference
+    names = list(dict.fromkeys([*comparison.names, *_cost_names(comparison)]))
+    result = []
+    for name in names:
+        ref_s = comparison.self_time.get(ref, {}).get(name)
+        ref_usd = comparison.op_cost.get(ref, {}).get(name)
+        values, costs = [], []
+        for code in others:
+            s = comparison.self_time.get(code, {}).get(name)
+            delta = s - (ref_s or 0.0) if s is not None else None
+            pct = delta / ref_s * 100 if delta is not None and ref_s else None
+            values.append((s, delta, pct))
+            usd = comparison.op_cost.get(code, {}).get(name)
+            costs.append((usd, usd - (ref_usd or 0) if usd is not None else None))
+        result.append(Delta(name, ref_s, values, ref_usd, costs))
+    return result
+
+
+def _cost_names(comparison: Comparison) -> list[str]:
+    return sorted({name for costs in comparison.op_cost.values() for name in costs})
+
+
