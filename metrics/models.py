@@ -258,6 +258,8 @@ class ModelPrice(models.Model):
 
 
 class Annotation(models.Model):
+    MAX_CHARS = 5000  # the limit of the dashboard's form and the admin's alike
+
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="annotations")
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -5,7 +5,6 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import RegexValidator
 
-from metrics.dashboard.forms import MAX_ANNOTATION_CHARS
 from metrics.models import Annotation, Budget, Episode, ModelPrice, Session
 
 # The wire format's rules (ingest.schemas), so that whatever an editor sets still exports
@@ -64,8 +63,8 @@ class AnnotationAdminForm(forms.ModelForm):
     """The same limit as the dashboard's annotation form."""
 
     text = forms.CharField(
-        max_length=MAX_ANNOTATION_CHARS,
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_ANNOTATION_CHARS}),
+        max_length=Annotation.MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": Annotation.MAX_CHARS}),
     )
 
     class Meta:

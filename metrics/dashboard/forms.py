@@ -1,11 +1,11 @@
 from django import forms
 
-MAX_ANNOTATION_CHARS = 5000
+from metrics.models import Annotation
 
 
 class AnnotationForm(forms.Form):
     text = forms.CharField(
-        max_length=MAX_ANNOTATION_CHARS,
+        max_length=Annotation.MAX_CHARS,
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_ANNOTATION_CHARS}),
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": Annotation.MAX_CHARS}),
     )

@@ -289,7 +289,9 @@ def add_annotation(request: HttpRequest, external_id: str) -> HttpResponse:
         )
         messages.success(request, "Annotation added.")
     else:
-        messages.error(request, "An annotation needs some text (at most 5,000 characters).")
+        messages.error(
+            request, f"An annotation needs some text (at most {Annotation.MAX_CHARS:,} characters)."
+        )
     return redirect(session_url(session))
 
 
