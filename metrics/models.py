@@ -17,6 +17,11 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="projects",
+        help_text="People who see this project on the dashboard and in the admin "
+                  "(superusers see every project).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,12 +1,14 @@
 """Who may do what on the dashboard. The admin enforces the same Django permissions.
 
 Roles are Django groups: Producers look and annotate, Editors also correct sessions and
-manage prices and budgets, superusers manage API keys.
+manage prices and budgets, superusers manage API keys. What a person sees is further
+limited to the projects they are a member of; superusers see every project.
 """
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 
-from metrics.models import Annotation
+from metrics.models import Annotation, Project
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -29,3 +31,12 @@ def can_edit_annotation(user: User, annotation: Annotation) -> bool:
     if not user.is_active or not user.has_perm(CHANGE_ANNOTATION):
         return False
     return annotation.author_id == user.pk or user.has_perm(CHANGE_SESSION)
+
+
+def visible_projects(user: User) -> QuerySet[Project]:
+    """The projects a person may see: their own, or all of them for a superuser."""
+    if not user.is_active:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(members=user)

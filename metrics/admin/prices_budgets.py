@@ -8,6 +8,7 @@ from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, V
 from django.db.models.functions import Coalesce
 
 from metrics.admin.forms import BudgetForm, ModelPriceForm
+from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.models import Budget, BudgetCheck, ModelPrice
 from metrics.tasks import reprice_model
 
@@ -58,13 +59,13 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(ProjectScopedAdmin):
     form = BudgetForm
     list_display = [
         "name", "project", "workflow_or_all", "metric", "threshold", "reruns_only", "active",
         "violations",
     ]
-    list_filter = ["project", "metric", "active"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter), "metric", "active"]
     list_select_related = ["project"]
     search_fields = ["name", "workflow"]
 

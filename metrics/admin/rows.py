@@ -5,6 +5,8 @@ page links to. Nobody edits measurements: they are what the generator sent.
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 
+from metrics import permissions
+from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.models import ApiCall, Operation, Session
 
 
@@ -18,7 +20,12 @@ class SessionFilter(admin.SimpleListFilter):
         value = self.value()
         if not value or not value.isdigit():
             return []
-        return list(Session.objects.filter(pk=value).values_list("pk", "external_id"))
+        sessions = Session.objects.filter(pk=value)
+        if not request.user.is_superuser:
+            sessions = sessions.filter(project__in=permissions.visible_projects(request.user))
+        # Always one choice while set: a filter without choices would not be applied, and
+        # the list would show every session's rows instead of none.
+        return list(sessions.values_list("pk", "external_id")) or [(value, "(not found)")]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -29,7 +36,8 @@ class SessionFilter(admin.SimpleListFilter):
         return queryset.filter(session_id=value)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ProjectScopedAdmin):
+    project_path = "session__project"
     # Counting a whole table of measurements is slow and says little; pages still work.
     show_full_result_count = False
     list_select_related = ["session"]

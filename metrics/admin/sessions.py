@@ -26,6 +26,7 @@ from django.utils.http import urlencode
 from metrics import permissions
 from metrics.admin.actions import SESSION_ACTIONS
 from metrics.admin.forms import AnnotationAdminForm, SessionAdminForm
+from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.links import session_url
 from metrics.models import (
     Annotation,
@@ -72,10 +73,16 @@ def html_table(headers: list[str], rows: list[tuple]) -> str:
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ProjectScopedAdmin):
+    project_path = "pk"
     list_display = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
+    filter_horizontal = ["members"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who sees a project is a superuser's call, like API keys.
+        return [] if request.user.is_superuser else ["members"]
 
 
 class BudgetStatusFilter(admin.SimpleListFilter):
@@ -131,16 +138,18 @@ class AnnotationInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ProjectScopedAdmin):
     form = SessionAdminForm
     list_display = [
         "external_id", "episode", "workflow", "status", "started_at", "duration_s",
         "cost_usd", "hit_rate", "budget_status", "annotation_count", "is_baseline",
         "dashboard",
     ]
+    # Related-only: the filter lists the projects and episodes of the rows one may see.
     list_filter = [
-        "project", "episode", "workflow", "status", "environment", "release", "is_baseline",
-        BudgetStatusFilter,
+        ("project", admin.RelatedOnlyFieldListFilter),
+        ("episode", admin.RelatedOnlyFieldListFilter),
+        "workflow", "status", "environment", "release", "is_baseline", BudgetStatusFilter,
     ]
     list_select_related = ["project", "episode"]
     search_fields = ["external_id", "episode__code", "tags"]
@@ -313,9 +322,10 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
+class AnnotationAdmin(ProjectScopedAdmin):
     """All notes in one list; authors change their own, editors change and delete any."""
 
+    project_path = "session__project"
     list_display = ["short_text", "session", "author", "created_at"]
     form = AnnotationAdminForm
     list_select_related = ["session", "author"]
@@ -345,12 +355,12 @@ class AnnotationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Episode)
-class EpisodeAdmin(admin.ModelAdmin):
+class EpisodeAdmin(ProjectScopedAdmin):
     list_display = [
         "code", "title", "project", "session_count", "duration_total", "tokens_total",
         "cost_total", "last_run",
     ]
-    list_filter = ["project"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["project"]
     search_fields = ["code", "title"]
     fields = [

@@ -42,8 +42,19 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def _current_project(request: HttpRequest) -> Project:
-    slug = request.GET.get("project") or DEFAULT_PROJECT_SLUG
-    return get_object_or_404(Project, slug=slug)
+    """The project named by ``?project=``, else the default one, else the person's first.
+
+    Only projects the person is a member of: another project's slug is a 404, the same
+    answer as a slug that does not exist, so the page does not tell which projects exist.
+    """
+    visible = permissions.visible_projects(request.user)
+    slug = request.GET.get("project")
+    if slug:
+        return get_object_or_404(visible, slug=slug)
+    project = visible.filter(slug=DEFAULT_PROJECT_SLUG).first() or visible.first()
+    if project is None:
+        raise PermissionDenied("You are not a member of any project yet: ask an admin.")
+    return project
 
 
 def dashboard_view(view):
@@ -63,7 +74,9 @@ def _page(request: HttpRequest, **extra) -> dict:
     """What every page shows around its content: project, switcher, filters."""
     project = _current_project(request)
     filters = DashboardFilters.from_query(request.GET)
-    projects = list(Project.objects.order_by("name").values("slug", "name")[:100])
+    projects = list(
+        permissions.visible_projects(request.user).order_by("name").values("slug", "name")[:100]
+    )
     return {
         "project": project,
         "projects": projects if len(projects) > 1 else [],

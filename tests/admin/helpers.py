@@ -10,20 +10,28 @@ from django.urls import reverse
 from ingest.schemas import SessionPayload
 from ingest.services import store_payload
 from metrics.analysis.analyze import analyze_session
-from metrics.models import Project, Session
+from metrics.models import DEFAULT_PROJECT_SLUG, Project, Session
 
 PASSWORD = "a-long-test-password"
 
 
 def person(name: str, role: str | None = None, *, staff: bool = True,
-           superuser: bool = False) -> User:
-    """A user in ``role`` (a group the roles migration made), staff unless said otherwise."""
+           superuser: bool = False, projects: list[Project] | None = None) -> User:
+    """A user in ``role`` (a group the roles migration made), staff unless said otherwise,
+    and a member of ``projects`` (by default the default project)."""
     if superuser:
         return User.objects.create_superuser(name, password=PASSWORD)
     user = User.objects.create_user(name, password=PASSWORD, is_staff=staff)
     if role:
         user.groups.add(Group.objects.get(name=role))
+    user.projects.add(*(projects if projects is not None else [default_project()]))
     return user
+
+
+def default_project() -> Project:
+    return Project.objects.get_or_create(
+        slug=DEFAULT_PROJECT_SLUG, defaults={"name": "Default"}
+    )[0]
 
 
 def logged_in(user: User) -> Client:

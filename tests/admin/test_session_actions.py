@@ -124,7 +124,9 @@ def test_move_needs_exactly_one_valid_target(editor, two_sessions, fields):
     assert Session.objects.filter(episode__code="ep001").count() == 2
 
 
-def test_sessions_of_two_projects_are_not_moved_together(editor, two_sessions, other_project):
+def test_sessions_of_two_projects_are_not_moved_together(editor, eddie, two_sessions,
+                                                        other_project):
+    eddie.projects.add(other_project)
     theirs = store(other_project, script_payload("theirs"))
 
     response = run_action(editor, "move_to_episode", [two_sessions[0], theirs], follow=True)

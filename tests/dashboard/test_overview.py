@@ -127,17 +127,17 @@ def test_latest_sessions_export_as_csv(viewer, api):
                                                                           flat=True))
 
 
-def test_projects_are_shown_one_at_a_time_with_a_switcher(viewer, api, other_api):
+def test_projects_are_shown_one_at_a_time_with_a_switcher(viewer_of_both, api, other_api):
     send(api, run_payload("ours", episode="ep001", started_at=datetime.now(UTC)))
     send(other_api, run_payload("theirs", episode="ep001", started_at=datetime.now(UTC)))
 
-    ours = viewer.get("/").content.decode()
-    theirs = viewer.get("/?project=other-show").content.decode()
+    ours = viewer_of_both.get("/").content.decode()
+    theirs = viewer_of_both.get("/?project=other-show").content.decode()
 
     assert "ours" in ours and "theirs" not in ours
     assert "theirs" in theirs and ">ours<" not in theirs
     assert 'name="project"' in ours and "Other show" in ours
-    assert viewer.get("/?project=nope").status_code == 404
+    assert viewer_of_both.get("/?project=nope").status_code == 404
 
 
 def test_the_overview_runs_a_bounded_number_of_queries(viewer, api,

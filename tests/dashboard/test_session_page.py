@@ -54,11 +54,11 @@ def test_operation_names_are_escaped(viewer, api):
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in content
 
 
-def test_another_projects_session_is_not_found_in_the_default_project(viewer, other_api):
+def test_another_projects_session_is_not_found_in_the_default_project(viewer_of_both, other_api):
     other_api.post("/sessions", script_payload("theirs"))
 
-    assert viewer.get("/sessions/theirs/").status_code == 404
-    assert viewer.get("/sessions/theirs/?project=other-show").status_code == 200
+    assert viewer_of_both.get("/sessions/theirs/").status_code == 404
+    assert viewer_of_both.get("/sessions/theirs/?project=other-show").status_code == 200
 
 
 def test_an_annotation_is_added_from_the_page_and_shown_escaped(viewer, api):
@@ -76,10 +76,11 @@ def test_an_annotation_is_added_from_the_page_and_shown_escaped(viewer, api):
     assert b"&lt;b&gt;test model&lt;/b&gt; run" in content
 
 
-def test_annotating_in_another_project_returns_to_that_projects_page(viewer, other_api):
+def test_annotating_in_another_project_returns_to_that_projects_page(viewer_of_both, other_api):
     other_api.post("/sessions", script_payload("theirs"))
 
-    response = viewer.post("/sessions/theirs/annotations/?project=other-show", {"text": "ok"})
+    response = viewer_of_both.post("/sessions/theirs/annotations/?project=other-show",
+                                   {"text": "ok"})
 
     assert response["Location"] == "/sessions/theirs/?project=other-show"
 

@@ -9,17 +9,21 @@ from typing import Any
 from django.contrib.auth.models import Permission, User
 
 from metrics.analysis.analyze import analyze_session
-from metrics.models import Session
+from metrics.models import Project, Session
+from tests.admin.helpers import default_project
 
 EPISODES = ("ep001", "ep002", "ep003")
 RUNS_PER_EPISODE = 3
 MODELS = ("gpt-4o-mini", "gpt-4o")
 
 
-def user_with(*codenames: str, name: str = "producer", password: str = "a-long-test-password"):
+def user_with(*codenames: str, name: str = "producer", password: str = "a-long-test-password",
+              projects: list[Project] | None = None):
+    """A user with these permissions, a member of ``projects`` (default: the default one)."""
     user = User.objects.create_user(name, password=password)
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="metrics",
                                                          codename__in=codenames))
+    user.projects.add(*(projects if projects is not None else [default_project()]))
     return user
 
 
