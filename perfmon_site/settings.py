@@ -6,6 +6,7 @@ eagerly in-process. Set DATABASE_URL / CELERY_BROKER_URL to scale out.
 """
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -35,6 +36,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    # axes: counts failed logins per user and address and locks that pair out for a while
+    # (the dashboard's and the admin's login alike), with an audit of attempts in the admin.
+    "axes",
     "metrics",
     "ingest",
 ]
@@ -51,6 +55,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out pair before checking
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "perfmon_site.urls"
@@ -121,6 +132,18 @@ if DEBUG:
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+
+# Login throttling: after LOGIN_FAILURE_LIMIT wrong passwords for one user name from one
+# address, that pair is refused for LOGIN_LOCKOUT_MINUTES (other people, and the same
+# person elsewhere, are not locked out by someone guessing). A success resets the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a proxy, the client address is the last one it appends to X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0) or None
+AXES_VERBOSE = False
 
 # --- Security (production) -------------------------------------------------------------
 # With DEBUG off these default to the strict values `check --deploy` asks for; each can
