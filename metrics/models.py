@@ -9,6 +9,10 @@ DEFAULT_PROJECT_SLUG = "default"
 # Sized for the decimal digits of per-call prices (fractions of a cent) summed over a
 # large project's history; Decimal keeps rollups exact so sums agree however they are cut.
 COST_FIELD = {"max_digits": 18, "decimal_places": 8}
+# Sums of many calls (a session's total, cost lines, rollups) need more integer digits
+# than one call: 28 digits is what Python's default decimal context holds exactly, and a
+# value past max_digits would make SQLite reads fail (decimal.InvalidOperation).
+COST_TOTAL_FIELD = {"max_digits": 28, "decimal_places": 8}
 
 
 class Project(models.Model):
@@ -79,8 +83,11 @@ class Session(models.Model):
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     operations_count = models.PositiveIntegerField(default=0)
+    # The highest `sequence` the client sent for this session; a snapshot with a lower one
+    # arrived late and does not change session-level figures (ingest.merge_order).
+    client_sequence = models.BigIntegerField(null=True, blank=True, editable=False)
 
     is_baseline = models.BooleanField(default=False)
     # Wire fields an editor corrected in the admin (e.g. "episode"); a later resend from the
@@ -424,7 +431,7 @@ class CostLine(models.Model):
     cached_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -457,7 +464,7 @@ class CostSums(models.Model):
     cached_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     unpriced_calls = models.IntegerField(default=0)
 
     class Meta:
