@@ -394,3 +394,21 @@ def test_a_key_sent_without_bearer_is_never_logged(api_key, caplog):
             assert response.status_code == 401
     assert raw_key not in caplog.text
     assert raw_key[:12] not in caplog.text
+
+
+# --- 503 only when a retry can succeed ---------------------------------------------------
+
+
+def test_a_value_the_database_cannot_hold_is_not_called_retryable():
+    from django.db import DatabaseError, connection
+
+    from ingest.errors import is_retryable
+
+    overflow = {  # the same mistake, as each database reports it
+        "sqlite": "SELECT SUM(x) FROM (SELECT 9223372036854775807 AS x UNION ALL SELECT 1)",
+        "postgresql": "SELECT 9223372036854775807::bigint + 1",
+    }[connection.vendor]
+    with pytest.raises(DatabaseError) as raised, connection.cursor() as cursor:
+        cursor.execute(overflow)
+
+    assert not is_retryable(raised.value)
