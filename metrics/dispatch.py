@@ -57,6 +57,13 @@ class _BrokerState:
 _state = _BrokerState()
 
 
+def forget_broker_state() -> None:
+    """Start afresh: no backoff, no cached connection (after the broker URL changed)."""
+    global _state
+    _drop_connection()
+    _state = _BrokerState()
+
+
 def enqueue_after_commit(task, *args) -> None:
     """Publish ``task(*args)`` once the current transaction commits; never raises."""
     transaction.on_commit(partial(publish_now, task, *args), robust=True)
