@@ -74,7 +74,12 @@ SESSION_SUMS = {
     "completion_tokens": MAX_SESSION_TOKENS,
     "total_tokens": MAX_SESSION_TOKENS,
     "cost_usd": MAX_SESSION_COST_USD,
+    # Priced by the server too: bounded so a server-priced total always fits its column.
+    "cached_tokens": MAX_SESSION_TOKENS,
+    "cache_write_tokens": MAX_SESSION_TOKENS,
 }
+# Denormalised on Session; the others are summed from the stored calls when merging.
+SESSION_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
 
 
 def sums_over_bound(stored: dict[str, Any], added: dict[str, Any]) -> list[str]:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingest import bounds, bulk, merge_order, trees
@@ -38,13 +39,24 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
 
 def _check_storable(session: Session, payload: SessionPayload, *, fresh: bool) -> None:
     """Refuse (rolling the transaction back) what the schema alone cannot judge."""
-    stored = {name: 0 if fresh else getattr(session, name) for name in bounds.SESSION_SUMS}
-    stored["cost_usd"] = float(stored["cost_usd"])
+    stored = _stored_sums(session, fresh=fresh)
     over = bounds.sums_over_bound(stored, _payload_sums(payload))
     if over:
         raise PayloadRefused(["api_calls"], "; ".join(over))
     lookup = None if fresh else partial(_stored_parents, session.pk)
     trees.refuse_cycles(payload.operations, lookup)
+
+
+def _stored_sums(session: Session, *, fresh: bool) -> dict[str, float]:
+    if fresh:
+        return dict.fromkeys(bounds.SESSION_SUMS, 0)
+    stored = {name: getattr(session, name) for name in bounds.SESSION_COLUMNS}
+    stored["cost_usd"] = float(stored["cost_usd"])
+    summed = [name for name in bounds.SESSION_SUMS if name not in stored]
+    totals = ApiCall.objects.filter(session=session).aggregate(
+        **{name: Coalesce(Sum(name), 0) for name in summed}
+    )
+    return {**stored, **totals}
 
 
 def _payload_sums(payload: SessionPayload) -> dict[str, float]:
@@ -54,6 +66,8 @@ def _payload_sums(payload: SessionPayload) -> dict[str, float]:
         "completion_tokens": sum(c.completion_tokens for c in calls),
         "total_tokens": sum(bulk.total_tokens(c) for c in calls),
         "cost_usd": sum(c.cost_usd or 0.0 for c in calls),
+        "cached_tokens": sum(c.cached_tokens for c in calls),
+        "cache_write_tokens": sum(c.cache_write_tokens for c in calls),
     }
 
 

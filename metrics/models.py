@@ -202,7 +202,9 @@ class ApiCall(models.Model):
         default=0, help_text="The part of the completion tokens spent on reasoning."
     )
     total_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, null=True, blank=True)
+    # Wide enough for what the server prices: up to 2**53 tokens of each kind at the
+    # highest price a ModelPrice row can hold.
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, null=True, blank=True)
     cost_source = models.CharField(
         max_length=16, choices=CostSource.choices, default=CostSource.PENDING
     )
@@ -328,7 +330,7 @@ class Finding(models.Model):
     summary = models.CharField(max_length=500)
     evidence = models.JSONField(default=dict)
     impact_s = models.FloatField(null=True, blank=True)  # time it plausibly cost
-    impact_usd = models.DecimalField(**COST_FIELD, null=True, blank=True)
+    impact_usd = models.DecimalField(**COST_TOTAL_FIELD, null=True, blank=True)
 
     class Meta:
         ordering = ["kind", "subject"]

@@ -149,6 +149,11 @@ REFUSED = [
                 api_call(f"c{i}", prompt_tokens=2**52 + 1, completion_tokens=2**52)
                 | {"total_tokens": None} for i in range(2)]),
             ["api_calls"]),
+    Refused("2 calls of 2**53 cached tokens (priced by the server, so bounded too)",
+            lambda: session_payload("sum3", api_calls=[
+                api_call(f"c{i}", prompt_tokens=2**53, completion_tokens=0)
+                | {"cached_tokens": 2**53, "total_tokens": 2**53} for i in range(2)]),
+            ["api_calls"]),
     Refused("1,001 calls at cost_usd = 1e9 (the session's cost cap)",
             lambda: session_payload("cost", api_calls=[
                 api_call(f"c{i}", cost_usd=1e9) for i in range(1001)]),
@@ -274,6 +279,26 @@ def body_of(response) -> str:
     if response.streaming:
         return b"".join(response.streaming_content).decode()
     return response.content.decode()
+
+
+def test_a_huge_server_priced_call_fits_its_columns_and_every_page_still_reads(
+        api, client, project):
+    """2**53 output tokens of the dearest model: priced by analysis, not by the client."""
+    call = api_call("dear", model="claude-opus-4-1", prompt_tokens=0, completion_tokens=2**53)
+    call |= {"provider": "anthropic", "total_tokens": 2**53}
+    assert api.post("/sessions", session_payload("dear", api_calls=[call])).status_code == 201
+    analysis.analyze_session(Session.objects.get())
+
+    # 9,007,199,254,740,992 tokens x 75 USD per million tokens (the 0004 price row)
+    expected = 9_007_199_254_740_992 * 75 / 1_000_000
+    session = Session.objects.get()
+    assert ApiCall.objects.get().cost_source == "price_table"
+    assert float(session.cost_usd) == pytest.approx(expected, rel=1e-12)
+    client.force_login(user_with("view_session"))
+    for url in ("/", "/?export=csv", "/episodes/", "/sessions/dear/", "/costs/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body_of(response)
 
 
 def test_session_sums_are_bounded_across_merges(api):
