@@ -2,12 +2,15 @@
 
 from typing import Any, Literal
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, ValidationError
 
 from ingest import presenters, services
 from ingest.auth import ApiKeyAuth
+from ingest.bounds import unstorable_reason
+from ingest.errors import PayloadRefused, is_retryable
 from ingest.schemas import (
     BatchIn,
     BatchItemOut,
@@ -18,6 +21,7 @@ from ingest.schemas import (
     SessionPageOut,
     SessionPayload,
     StoredOut,
+    Text,
     UtcDatetime,
 )
 from ingest.throttle import ApiKeyRateThrottle
@@ -51,8 +55,8 @@ COMMON = {
 
 
 class SessionListQuery(Schema):
-    episode: str | None = None
-    workflow: str | None = None
+    episode: Text | None = None
+    workflow: Text | None = None
     status: Literal["running", "completed", "failed"] | None = None
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
@@ -108,7 +112,15 @@ def _store_batch_item(request: HttpRequest, project: Project, index: int, item: 
             for err in exc.errors(include_url=False, include_input=False)
         ]
         return BatchItemOut(index=index, status="error", errors=errors)
-    result = services.store_payload(project, payload)
+    try:
+        result = services.store_payload(project, payload)
+    except PayloadRefused as exc:
+        return BatchItemOut(index=index, status="error", errors=[exc.detail()])
+    except DatabaseError as exc:
+        if is_retryable(exc):  # the database is away: the whole batch gets the 503
+            raise
+        problem = {"loc": [], "msg": "a value does not fit the database", "type": "storage_error"}
+        return BatchItemOut(index=index, status="error", errors=[problem])
     return BatchItemOut(
         index=index,
         status="stored",
@@ -153,7 +165,11 @@ def get_session(
     ),
 ):
     wanted = set(filter(None, include.split(",")))
-    session = selectors.session_by_external_id(project=_project(request), external_id=session_id)
+    session = None
+    if unstorable_reason(session_id) is None:  # such an id cannot have been stored
+        session = selectors.session_by_external_id(
+            project=_project(request), external_id=session_id
+        )
     if session is None:
         return Status(404, {"detail": f"no session {session_id!r} in this project"})
     return presenters.session_detail(request, session, include=wanted)
@@ -173,7 +189,10 @@ def list_episodes(request: HttpRequest, query: Query[PageQuery]):
     "/episodes/{code}", response={**COMMON, 200: EpisodeOut, 404: Problem}, tags=["episodes"]
 )
 def get_episode(request: HttpRequest, code: str):
-    episode = selectors.episodes_with_totals(project=_project(request)).filter(code=code).first()
+    episode = None
+    if unstorable_reason(code) is None:  # such a code cannot have been stored
+        episode = selectors.episodes_with_totals(project=_project(request)).filter(code=code)
+        episode = episode.first()
     if episode is None:
         return Status(404, {"detail": f"no episode {code!r} in this project"})
     return presenters.episode_totals(episode)

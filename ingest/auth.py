@@ -11,6 +11,14 @@ from ingest.models import ApiKey, prefix_of
 
 
 class ApiKeyAuth(HttpBearer):
+    def __call__(self, request: HttpRequest) -> ApiKey | None:
+        # ninja's HttpBearer logs a header without the "Bearer " scheme in full when
+        # DEBUG is on; that header is usually a bare key, so it is parsed here instead.
+        scheme, _, token = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme or not token:
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
         prefix = prefix_of(token)
         if prefix is None:

@@ -67,6 +67,18 @@ OPERATIONS = Table(
     ),
 )
 
+# For a snapshot older than what is stored (ingest.merge_order): its new operations are
+# added, and a stored running operation takes its values only if it shows it finished.
+OPERATIONS_FROM_STALE = Table(
+    name=_OPS,
+    columns=_OPS_COLUMNS,
+    conflict_update=_upsert_clause(
+        _OPS, _OPS_COLUMNS,
+        rules={"parent_id": f"COALESCE(excluded.parent_id, {_OPS}.parent_id)"},
+        where=f"{_OPS}.ended_at IS NULL AND excluded.ended_at IS NOT NULL",
+    ),
+)
+
 _CALLS = ApiCall._meta.db_table
 _CALLS_COLUMNS = (
     "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
@@ -143,15 +155,19 @@ def api_call_rows(
             call.provider or "", call.model or "", adapt_dt(call.at or default_at), call.latency_s,
             call.prompt_tokens, call.completion_tokens, call.cached_tokens,
             call.cache_write_tokens, call.cache_write_1h_tokens, call.reasoning_tokens,
-            call.total_tokens
-            if call.total_tokens is not None
-            else call.prompt_tokens + call.completion_tokens,
+            total_tokens(call),
             call.cost_usd, client if call.cost_usd is not None else pending,
             call.prompt_hash, call.error, call.error_message, call.streamed,
             call.time_to_first_token_s, call.attempts,
         )
         for call in calls
     ]
+
+
+def total_tokens(call: ApiCallIn) -> int:
+    if call.total_tokens is not None:
+        return call.total_tokens
+    return call.prompt_tokens + call.completion_tokens
 
 
 def write_rows(table: Table, rows: Sequence[tuple[Any, ...]], *, fresh: bool) -> None:

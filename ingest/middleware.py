@@ -51,18 +51,36 @@ class IngestBodyMiddleware:
         return None
 
 
+MAX_GZIP_MEMBERS = 1000
+
+
 def _gunzip(data: bytes, limit: int) -> bytes | None:
-    """Inflate ``data``, or return None if it would exceed ``limit`` bytes."""
+    """Inflate every member of ``data`` (gzip allows several, concatenated), or return
+    None if together they would exceed ``limit`` bytes."""
+    out = b""
+    for _ in range(MAX_GZIP_MEMBERS):
+        member = _inflate_member(data, limit - len(out))
+        if member is None:
+            return None
+        inflated, data = member
+        out += inflated
+        if not data:
+            return out
+    raise zlib.error(f"more than {MAX_GZIP_MEMBERS} gzip members")
+
+
+def _inflate_member(data: bytes, room: int) -> tuple[bytes, bytes] | None:
+    """One member inflated and what follows it, or None if it exceeds ``room`` bytes."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = inflater.decompress(data, limit + 1)
-    if len(out) > limit or inflater.unconsumed_tail:
+    out = inflater.decompress(data, room + 1)
+    if len(out) > room or inflater.unconsumed_tail:
         return None
     out += inflater.flush()
-    if len(out) > limit:
+    if len(out) > room:
         return None
     if not inflater.eof:
         raise zlib.error("truncated gzip stream")
-    return out
+    return out, inflater.unused_data
 
 
 def _too_large(limit: int) -> HttpResponse:

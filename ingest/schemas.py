@@ -13,12 +13,18 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
 )
+
+from ingest.bounds import INT32_MAX, check_json_tree, storable_text
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 MAX_OPERATIONS = 100_000
@@ -28,22 +34,29 @@ MAX_METADATA_KEYS = 100
 MAX_ERROR_CHARS = 10_000
 MAX_BATCH_SESSIONS = 100
 
+# Every wire string is text PostgreSQL can store: NUL and lone surrogates are refused
+# (422, with the field's path), on SQLite too, so both databases hold the same data.
+Text = Annotated[str, AfterValidator(storable_text)]
 Slug = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=128)
+    Text, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=128)
 ]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ClientId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+Name = Annotated[Text, StringConstraints(min_length=1, max_length=200)]
 # Lengths match the Session columns they are stored in.
-Label = Annotated[str, StringConstraints(max_length=128)]
-EnvironmentName = Annotated[str, StringConstraints(max_length=64)]
-HostName = Annotated[str, StringConstraints(max_length=255)]
-ErrorText = Annotated[str, StringConstraints(max_length=MAX_ERROR_CHARS)]
-Count = Annotated[int, Field(ge=0, le=2**53)]
-Seconds = Annotated[float, Field(ge=0, le=10**9)]
-Usd = Annotated[float, Field(ge=0, le=10**9)]
+Label = Annotated[Text, StringConstraints(max_length=128)]
+EnvironmentName = Annotated[Text, StringConstraints(max_length=64)]
+HostName = Annotated[Text, StringConstraints(max_length=255)]
+ErrorText = Annotated[Text, StringConstraints(max_length=MAX_ERROR_CHARS)]
+# Numbers are strict: "yes" is not a boolean, true is not 1 and "5" is not a count.
+# Token counts land in bigint columns and are summed per session (see ingest.bounds);
+# cache counts land in integer columns.
+Count = Annotated[StrictInt, Field(ge=0, le=2**53)]
+CacheCount = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
+Seconds = Annotated[StrictFloat, Field(ge=0, le=10**9)]
+Usd = Annotated[StrictFloat, Field(ge=0, le=10**9)]
+Flag = StrictBool
 
 
-MAX_METADATA_DEPTH = 8
 MAX_OPERATION_METADATA_BYTES = 16 * 1024
 MAX_SESSION_METADATA_BYTES = 64 * 1024
 
@@ -60,15 +73,16 @@ def _to_utc(value: datetime) -> datetime:
     return utc
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _text_or_datetime(value: Any) -> Any:
+    # A number would otherwise be read as a Unix time: refuse it rather than guess.
+    if not isinstance(value, str | datetime):
+        raise ValueError("a time is an ISO 8601 string with a UTC offset")
+    return value
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+UtcDatetime = Annotated[
+    AwareDatetime, BeforeValidator(_text_or_datetime), AfterValidator(_to_utc)
+]
 
 
 def _bounded_mapping(max_bytes: int):
@@ -79,8 +93,8 @@ def _bounded_mapping(max_bytes: int):
             raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
         if any(len(key) > 200 for key in value):
             raise ValueError("keys are at most 200 characters")
-        if _depth(value) > MAX_METADATA_DEPTH:
-            raise ValueError(f"nested at most {MAX_METADATA_DEPTH} levels deep")
+        # Iterative, and before anything recursive (json.dumps) sees the value.
+        check_json_tree(value)
         if len(json.dumps(value, ensure_ascii=False).encode()) > max_bytes:
             raise ValueError(f"at most {max_bytes} bytes as JSON")
         return value
@@ -102,8 +116,8 @@ class CacheNameCounts(WireModel):
 
 
 class CacheCounts(WireModel):
-    hits: Count = 0
-    misses: Count = 0
+    hits: CacheCount = 0
+    misses: CacheCount = 0
     by_name: dict[Name, CacheNameCounts] = Field(default_factory=dict, max_length=100)
 
 
@@ -117,6 +131,9 @@ class SessionIn(WireModel):
     host: HostName | None = None
     status: Literal["running", "completed", "failed"] = "running"
     ended_at: UtcDatetime | None = None
+    # Optional, monotonically increasing per session on the client: the snapshot with the
+    # highest sequence supplies the session-level figures (see ingest.merge_order).
+    sequence: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None = None
     cache: CacheCounts | None = None
     counters: dict[Name, Count] | None = Field(default=None, max_length=MAX_METADATA_KEYS)
     tags: list[Name] | None = Field(default=None, max_length=MAX_TAGS)
@@ -136,18 +153,26 @@ class OperationIn(WireModel):
     started_at: UtcDatetime
     ended_at: UtcDatetime | None = None
     duration_s: Seconds | None = None
-    success: bool | None = None
+    success: Flag | None = None
     error: ErrorText | None = None
     metadata: Metadata = Field(default_factory=dict)
-    cache_hits: Count = 0
-    cache_misses: Count = 0
+    cache_hits: CacheCount = 0
+    cache_misses: CacheCount = 0
+
+    @model_validator(mode="after")
+    def _a_tree_node(self) -> "OperationIn":
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        if self.parent_id == self.id:
+            raise ValueError("parent_id names the operation itself")
+        return self
 
 
 class ApiCallIn(WireModel):
     id: ClientId
     operation_id: ClientId | None = None
-    provider: Annotated[str, StringConstraints(max_length=64)] | None = None
-    model: Annotated[str, StringConstraints(max_length=128)] | None = None
+    provider: Annotated[Text, StringConstraints(max_length=64)] | None = None
+    model: Annotated[Text, StringConstraints(max_length=128)] | None = None
     at: UtcDatetime | None = None
     latency_s: Seconds | None = None
     prompt_tokens: Count = 0
@@ -160,13 +185,13 @@ class ApiCallIn(WireModel):
     reasoning_tokens: Count = 0
     total_tokens: Count | None = None
     cost_usd: Usd | None = None
-    prompt_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
-    error: bool = False
+    prompt_hash: Annotated[Text, StringConstraints(max_length=128)] | None = None
+    error: Flag = False
     error_message: ErrorText | None = None
-    streamed: bool = False
+    streamed: Flag = False
     time_to_first_token_s: Seconds | None = None
     # HTTP attempts the client made for this call: 1, or more when it retried.
-    attempts: Annotated[int, Field(ge=1, le=1000)] | None = None
+    attempts: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
 
     @model_validator(mode="after")
     def _parts_within_wholes(self) -> "ApiCallIn":
@@ -180,7 +205,7 @@ class ApiCallIn(WireModel):
 class SessionPayload(WireModel):
     """One session as the SDK sends it (schema v1)."""
 
-    schema_version: int
+    schema_version: StrictInt
     session: SessionIn
     operations: list[OperationIn] = Field(default_factory=list, max_length=MAX_OPERATIONS)
     api_calls: list[ApiCallIn] = Field(default_factory=list, max_length=MAX_API_CALLS)

@@ -1,20 +1,20 @@
 """Storing schema-v1 payloads: one transaction per session, merged, never duplicated."""
 
-import logging
 from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ingest import bulk
+from ingest import bounds, bulk, merge_order, trees
+from ingest.errors import PayloadRefused
 from ingest.schemas import SessionIn, SessionPayload
 from metrics.analysis.totals import refresh_session_totals
+from metrics.dispatch import enqueue_after_commit
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,60 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
     """Merge one session payload into ``project``; resending the same payload changes nothing."""
     with transaction.atomic():
         session, created = _lock_or_create_session(project, payload.session)
+        _check_storable(session, payload, fresh=created)
+        stale = not created and merge_order.is_stale(session, payload.session)
         if not created:
-            _merge_session_fields(session, payload.session)
-        _write_rows(session, payload, fresh=created)
+            _merge_session_fields(session, payload.session, stale=stale)
+        _write_rows(session, payload, fresh=created, stale=stale)
         refresh_session_totals(session)
-        transaction.on_commit(partial(_enqueue_analysis, session.pk), robust=True)
+        enqueue_after_commit(analyze_session, session.pk)
     return StoreResult(session=session, created=created)
+
+
+def _check_storable(session: Session, payload: SessionPayload, *, fresh: bool) -> None:
+    """Refuse (rolling the transaction back) what the schema alone cannot judge."""
+    stored = _stored_sums(session, fresh=fresh)
+    over = bounds.sums_over_bound(stored, _payload_sums(payload))
+    if over:
+        raise PayloadRefused(["api_calls"], "; ".join(over))
+    lookup = None if fresh else partial(_stored_parents, session.pk)
+    trees.refuse_cycles(payload.operations, lookup)
+
+
+def _stored_sums(session: Session, *, fresh: bool) -> dict[str, float]:
+    if fresh:
+        return dict.fromkeys(bounds.SESSION_SUMS, 0)
+    stored = {name: getattr(session, name) for name in bounds.SESSION_COLUMNS}
+    stored["cost_usd"] = float(stored["cost_usd"])
+    summed = [name for name in bounds.SESSION_SUMS if name not in stored]
+    totals = ApiCall.objects.filter(session=session).aggregate(
+        **{name: Coalesce(Sum(name), 0) for name in summed}
+    )
+    return {**stored, **totals}
+
+
+def _payload_sums(payload: SessionPayload) -> dict[str, float]:
+    calls = payload.api_calls
+    return {
+        "prompt_tokens": sum(c.prompt_tokens for c in calls),
+        "completion_tokens": sum(c.completion_tokens for c in calls),
+        "total_tokens": sum(bulk.total_tokens(c) for c in calls),
+        "cost_usd": sum(c.cost_usd or 0.0 for c in calls),
+        "cached_tokens": sum(c.cached_tokens for c in calls),
+        "cache_write_tokens": sum(c.cache_write_tokens for c in calls),
+    }
+
+
+def _stored_parents(session_pk: int, client_ids: set[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    ordered = sorted(client_ids)
+    for start in range(0, len(ordered), bulk.IN_CHUNK):
+        found.update(
+            Operation.objects.filter(
+                session_id=session_pk, client_id__in=ordered[start : start + bulk.IN_CHUNK]
+            ).values_list("client_id", "parent_client_id")
+        )
+    return found
 
 
 def _lock_or_create_session(project: Project, incoming: SessionIn) -> tuple[Session, bool]:
@@ -43,7 +91,11 @@ def _lock_or_create_session(project: Project, incoming: SessionIn) -> tuple[Sess
     return Session.objects.select_for_update().get_or_create(
         project=project,
         external_id=incoming.id,
-        defaults={**_session_fields(project, incoming), "merged_at": now},
+        defaults={
+            **_session_fields(project, incoming),
+            "merged_at": now,
+            "client_sequence": incoming.sequence,
+        },
     )
 
 
@@ -78,17 +130,18 @@ def _session_fields(project: Project, incoming: SessionIn) -> dict:
     return fields
 
 
-def _merge_session_fields(session: Session, incoming: SessionIn) -> None:
-    """Newest values win, except that a finished session never goes back to running.
+def _merge_session_fields(session: Session, incoming: SessionIn, *, stale: bool) -> None:
+    """The newest snapshot's values win (ingest.merge_order says which is newest).
 
-    A ``running`` part arriving after the session finished is an older flush delivered
-    late (a retry from the spool, say): its operations and calls still merge, but its
-    session-level figures are stale and are not applied.
+    A stale snapshot (a ``running`` part arriving after the session finished, or one with
+    a lower sequence: an older flush delivered late, say by a retry from the spool) still
+    merges its operations and calls, but its session-level figures are not applied.
     """
     session.merged_at = timezone.now()
-    if session.is_finished and incoming.status == Session.Status.RUNNING:
+    if stale:
         session.save(update_fields=["merged_at"])
         return
+    session.client_sequence = merge_order.newest_sequence(session, incoming)
     fields = _session_fields(session.project, incoming)
     for corrected in session.edited_fields:  # an editor's correction outranks a resend
         fields.pop(corrected, None)
@@ -118,10 +171,13 @@ def _hit_rate(hits: int, misses: int) -> float | None:
     return hits / lookups if lookups else None
 
 
-def _write_rows(session: Session, payload: SessionPayload, *, fresh: bool) -> None:
+def _write_rows(
+    session: Session, payload: SessionPayload, *, fresh: bool, stale: bool = False
+) -> None:
     ids = bulk.operation_ids(session.pk, payload.operations, payload.api_calls, fresh=fresh)
+    operations_table = bulk.OPERATIONS_FROM_STALE if stale else bulk.OPERATIONS
     bulk.write_rows(
-        bulk.OPERATIONS, bulk.operation_rows(session.pk, payload.operations, ids), fresh=fresh
+        operations_table, bulk.operation_rows(session.pk, payload.operations, ids), fresh=fresh
     )
     bulk.write_rows(
         bulk.API_CALLS,
@@ -153,12 +209,3 @@ def _link_waiting_rows(session: Session, arrived: list[str]) -> None:
             operations.filter(client_id=OuterRef("operation_client_id")).values("pk")[:1]
         )
     )
-
-
-def _enqueue_analysis(session_pk: int) -> None:
-    try:
-        analyze_session.delay(session_pk)
-    except Exception:
-        # Typically the broker is away. The session is stored and its analyzed_at stays
-        # behind merged_at, so the periodic sweep analyzes it once the broker is back.
-        logger.exception("analysis of session %s not enqueued; the sweep will retry", session_pk)

@@ -9,6 +9,10 @@ DEFAULT_PROJECT_SLUG = "default"
 # Sized for the decimal digits of per-call prices (fractions of a cent) summed over a
 # large project's history; Decimal keeps rollups exact so sums agree however they are cut.
 COST_FIELD = {"max_digits": 18, "decimal_places": 8}
+# Sums of many calls (a session's total, cost lines, rollups) need more integer digits
+# than one call: 28 digits is what Python's default decimal context holds exactly, and a
+# value past max_digits would make SQLite reads fail (decimal.InvalidOperation).
+COST_TOTAL_FIELD = {"max_digits": 28, "decimal_places": 8}
 
 
 class Project(models.Model):
@@ -84,8 +88,11 @@ class Session(models.Model):
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     operations_count = models.PositiveIntegerField(default=0)
+    # The highest `sequence` the client sent for this session; a snapshot with a lower one
+    # arrived late and does not change session-level figures (ingest.merge_order).
+    client_sequence = models.BigIntegerField(null=True, blank=True, editable=False)
 
     is_baseline = models.BooleanField(default=False)
     # Wire fields an editor corrected in the admin (e.g. "episode"); a later resend from the
@@ -200,7 +207,9 @@ class ApiCall(models.Model):
         default=0, help_text="The part of the completion tokens spent on reasoning."
     )
     total_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, null=True, blank=True)
+    # Wide enough for what the server prices: up to 2**53 tokens of each kind at the
+    # highest price a ModelPrice row can hold.
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, null=True, blank=True)
     cost_source = models.CharField(
         max_length=16, choices=CostSource.choices, default=CostSource.PENDING
     )
@@ -328,7 +337,7 @@ class Finding(models.Model):
     summary = models.CharField(max_length=500)
     evidence = models.JSONField(default=dict)
     impact_s = models.FloatField(null=True, blank=True)  # time it plausibly cost
-    impact_usd = models.DecimalField(**COST_FIELD, null=True, blank=True)
+    impact_usd = models.DecimalField(**COST_TOTAL_FIELD, null=True, blank=True)
 
     class Meta:
         ordering = ["kind", "subject"]
@@ -431,7 +440,7 @@ class CostLine(models.Model):
     cached_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -464,7 +473,7 @@ class CostSums(models.Model):
     cached_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(**COST_FIELD, default=0)
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     unpriced_calls = models.IntegerField(default=0)
 
     class Meta:

@@ -171,14 +171,21 @@ def _encode(text: str) -> str:
 def _decode(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        text = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidCursor("the cursor is not one this API issued") from None
+    # Cursors carry codes and times, never control characters (PostgreSQL refuses NUL).
+    if not text or not text.isprintable():
+        raise InvalidCursor("the cursor is not one this API issued")
+    return text
 
 
 def _decode_session_cursor(cursor: str) -> tuple[datetime, int]:
     started, _, pk = _decode(cursor).rpartition("|")
     try:
-        return datetime.fromisoformat(started), int(pk)
+        moment, row = datetime.fromisoformat(started), int(pk)
     except ValueError:
         raise InvalidCursor("the cursor is not one this API issued") from None
+    if moment.tzinfo is None or not 0 < row < 2**63:
+        raise InvalidCursor("the cursor is not one this API issued")
+    return moment, row

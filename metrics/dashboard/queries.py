@@ -243,6 +243,9 @@ class TablePage:
         return self.num_pages > 1
 
 
+MAX_PAGE = 1_000_000
+
+
 def table_page(table: QuerySet, *, number: str | None, per_page: int) -> TablePage:
     """One page of an aggregated table and the table's length, in one query: the length
     comes from a window count over the grouped rows instead of a second aggregation."""
@@ -250,6 +253,8 @@ def table_page(table: QuerySet, *, number: str | None, per_page: int) -> TablePa
         page = max(1, int(number or 1))
     except ValueError:
         page = 1
+    # Past the last page anyway; bounded so the OFFSET fits the database's integers.
+    page = min(page, MAX_PAGE)
     counted = table.annotate(_total=Window(Count("*")))
     rows = list(counted[(page - 1) * per_page: page * per_page])
     if not rows and page > 1:  # past the end: show the last page, as Paginator.get_page does
