@@ -1,9 +1,9 @@
 """A new or edited model price reprices the calls it now covers."""
 
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from metrics.dispatch import enqueue_after_commit
 from metrics.models import ModelPrice
 from metrics.tasks import reprice_model
 
@@ -12,9 +12,6 @@ from metrics.tasks import reprice_model
 def reprice_on_price_change(sender, instance: ModelPrice, raw: bool = False, **kwargs) -> None:
     if raw:  # loading fixtures
         return
-    transaction.on_commit(
-        lambda: reprice_model.delay(
-            instance.provider, instance.model, instance.valid_from.isoformat()
-        ),
-        robust=True,
+    enqueue_after_commit(
+        reprice_model, instance.provider, instance.model, instance.valid_from.isoformat()
     )

@@ -5,7 +5,6 @@ Editors' ``metrics.change_session``); the exports only need to see sessions.
 """
 
 from collections import defaultdict
-from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -17,6 +16,7 @@ from django.template.response import TemplateResponse
 
 from metrics.admin import exports
 from metrics.admin.forms import MoveToEpisodeForm
+from metrics.dispatch import enqueue_after_commit
 from metrics.models import Session
 from metrics.tasks import analyze_session
 
@@ -44,7 +44,7 @@ def _log(request: HttpRequest, objects: list, message: str, flag: int = CHANGE) 
 
 def _analyze_after_commit(sessions: list[Session]) -> None:
     for session in sessions:
-        transaction.on_commit(partial(analyze_session.delay, session.pk), robust=True)
+        enqueue_after_commit(analyze_session, session.pk)
 
 
 @admin.action(description="Re-run analysis of selected sessions", permissions=["edit_session"])

@@ -1,22 +1,19 @@
 """Prices and budgets: what editors configure, and how a change reaches stored figures."""
 
-from functools import partial
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from metrics.admin.forms import BudgetForm, ModelPriceForm
 from metrics.admin.scoping import ProjectScopedAdmin
+from metrics.dispatch import enqueue_after_commit
 from metrics.models import Budget, BudgetCheck, ModelPrice
 from metrics.tasks import reprice_model
 
 
 def _reprice_after_commit(price: ModelPrice, since) -> None:
-    transaction.on_commit(
-        partial(reprice_model.delay, price.provider, price.model, since.isoformat()), robust=True
-    )
+    enqueue_after_commit(reprice_model, price.provider, price.model, since.isoformat())
 
 
 @admin.register(ModelPrice)

@@ -13,10 +13,8 @@ Django writes every save made here to the admin's change history (LogEntry); the
 actions write their own entries (metrics.admin_actions).
 """
 
-from functools import partial
 
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -27,6 +25,7 @@ from metrics import permissions
 from metrics.admin.actions import SESSION_ACTIONS
 from metrics.admin.forms import AnnotationAdminForm, SessionAdminForm
 from metrics.admin.scoping import ProjectScopedAdmin
+from metrics.dispatch import enqueue_after_commit
 from metrics.links import session_url
 from metrics.models import (
     Annotation,
@@ -216,7 +215,7 @@ class SessionAdmin(ProjectScopedAdmin):
         if changed:
             obj.save(update_fields=[*changed, *obj.mark_edited(*changed)])
         if "episode" in changed:  # analysis moves the session's figures between episodes
-            transaction.on_commit(partial(analyze_session.delay, obj.pk), robust=True)
+            enqueue_after_commit(analyze_session, obj.pk)
 
     def save_formset(self, request, form, formset, change) -> None:
         for annotation in formset.save(commit=False):
@@ -431,10 +430,10 @@ class EpisodeAdmin(ProjectScopedAdmin):
 def _rebuild_rollups_after_commit() -> None:
     # A deleted session's lines are gone, so its share cannot be subtracted row by row;
     # rebuild the rollups from the lines that remain.
-    transaction.on_commit(rebuild_rollups.delay, robust=True)
+    enqueue_after_commit(rebuild_rollups)
 
 
 def _reanalyze(session_pks: list[int]) -> None:
     for pk in session_pks:
-        transaction.on_commit(partial(analyze_session.delay, pk), robust=True)
+        enqueue_after_commit(analyze_session, pk)
 
