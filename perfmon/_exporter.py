@@ -3,9 +3,11 @@
 One daemon thread drains a bounded queue; the generator only ever pays for ``put_nowait``
 (``submit()`` returns False and counts a drop when the queue is full). Payloads are JSON,
 gzip-compressed, POSTed one session per request. Connection errors, 429 (honouring
-Retry-After) and 5xx are retried with exponential backoff and jitter; other 4xx are permanent
-and logged once. What still fails is written to the spool and resent later, which is safe
-because the server merges by session, operation and API-call id.
+Retry-After) and 5xx are retried with exponential backoff and jitter; 401/403 (a bad API key)
+are spooled at once, without retrying, and make ``flush()`` report failure until a payload
+gets through; other 4xx are permanent and logged once. What still fails is written to the
+spool and resent later, which is safe because the server merges by session, operation and
+API-call id. Each payload carries the SDK's own counts in ``session.sdk`` (see _health).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from perfmon import _health
 from perfmon._spool import Spool
 from perfmon._wire import MAX_API_CALLS, MAX_OPERATIONS
 
@@ -36,17 +39,19 @@ log = logging.getLogger("perfmon")
 
 ENDPOINT_PATH = "/api/v1/sessions"
 MiB = 1024 * 1024
-STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected")
-SENT, REJECTED, FAILED = "sent", "rejected", "failed"
+STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined")
+SENT, REJECTED, FAILED, REFUSED = "sent", "rejected", "failed", "refused"
+_AUTH_STATUSES = (401, 403)
 _EXIT_SPOOL_BUDGET_S = 0.5  # after the exit flush times out, time allowed to spool leftovers
 _SPOOL_BATCH = 50  # files resent per pass, so queued sessions are not starved
 
 
 class _Flush:
-    __slots__ = ("done",)
+    __slots__ = ("done", "ok")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.ok = True
 
 
 _STOP = object()
@@ -143,6 +148,7 @@ class Exporter:
         self._logged: set[str] = set()
         self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
         self._closed = False
+        self._refused = False  # the server refused the API key; cleared by the next success
         self._spool_dirty = True  # an earlier run may have left files behind
         self._init_runtime()
         atexit.register(self._atexit)
@@ -203,7 +209,7 @@ class Exporter:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
             return False
-        return marker.done.wait(max(0.0, deadline - time.monotonic()))
+        return marker.done.wait(max(0.0, deadline - time.monotonic())) and marker.ok
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Stop accepting sessions, deliver what is queued within ``timeout`` (retries are cut
@@ -283,6 +289,7 @@ class Exporter:
                 return
             if isinstance(item, _Flush):
                 self._safely(self._resend_spool)
+                item.ok = not self._refused
                 item.done.set()
             else:
                 self._safely(self._export, *item)
@@ -305,11 +312,11 @@ class Exporter:
 
     def _export(self, session: Any, kind: str) -> None:
         session_id = session.session_id
-        bodies = self._encode(session.to_dict())
+        bodies = self._encode(self._payload(session))
         self._inflight = (session_id, kind, bodies)  # for shutdown, if we are still busy then
         try:
             for index, body in enumerate(bodies):
-                if self._deliver(body, retry=True) == FAILED:
+                if self._deliver(body, retry=True) in (FAILED, REFUSED):
                     self._spool_bodies(bodies[index:], session_id, kind)
                     return
             if kind == "fin" and self._spool is not None:
@@ -318,6 +325,13 @@ class Exporter:
             self._inflight = None
         if self._spool_dirty and not self._closed:
             self._resend_spool()  # the server is answering again
+
+    def _payload(self, session: Any) -> dict[str, Any]:
+        payload = session.to_dict()
+        with self._stats_lock:
+            counts = dict(self._stats)
+        payload["session"]["sdk"] = _health.report(session, counts)
+        return payload
 
     def _encode(self, payload: dict[str, Any]) -> list[bytes]:
         """gzip bodies. A payload over ``max_payload_bytes`` (or over the server's per-payload
@@ -346,7 +360,11 @@ class Exporter:
             status, retry_after, detail = self._post(body)
             if status is not None and 200 <= status < 300:
                 self._count("sent")
+                self._refused = False
                 return SENT
+            if status in _AUTH_STATUSES:
+                self._refused_key(status, detail)
+                return REFUSED
             if status is not None and status != 429 and status < 500:
                 self._count("rejected")
                 self._log_once(f"rejected-{status}", "perfmon: the server rejected a session "
@@ -366,6 +384,19 @@ class Exporter:
             self._count("retried")
             if self._closing.wait(delay):
                 return FAILED
+
+    def _refused_key(self, status: int, detail: str) -> None:
+        self._refused = True
+        where = self._spool.directory if self._spool is not None else None
+        self._log_once(
+            f"refused-{status}",
+            "perfmon: %s refused the API key (HTTP %s: %s). Set PERFMON_API_KEY (or "
+            "configure(api_key=...)) to a valid key of the project on that server; a key is "
+            "shown once when it is created in the admin. %s",
+            self.endpoint, status, detail[:200] or "no detail",
+            f"Payloads are kept in the spool {where} until a key is accepted."
+            if where is not None else "Spooling is off, so these payloads are dropped.",
+        )
 
     def _backoff(self, attempt: int) -> float:
         # "Equal jitter": at least half the exponential step, so retries from many
@@ -430,7 +461,7 @@ class Exporter:
                 self._spool.release(claimed)
                 continue
             outcome = self._deliver(body, retry=False)  # still down: wait for the next pass
-            if outcome == FAILED:
+            if outcome in (FAILED, REFUSED):
                 self._spool.release(claimed)
                 return
             self._spool.remove(claimed)
@@ -454,7 +485,8 @@ class Exporter:
                     self._count("dropped")
                     continue
                 session, kind = item
-                self._spool_bodies(self._encode(session.to_dict()), session.session_id, kind)
+                self._spool_bodies(self._encode(self._payload(session)), session.session_id,
+                                   kind)
 
     # -- bookkeeping -------------------------------------------------------------------------
 

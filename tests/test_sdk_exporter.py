@@ -67,7 +67,9 @@ def test_a_finished_session_is_posted_gzipped_with_the_api_key(stub, tmp_path):
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["content-encoding"] == "gzip"
+    health = request.payload["session"].pop("sdk")  # added by the exporter (test_sdk_health)
     assert request.payload == session.to_dict()
+    assert health["version"] == perfmon.__version__ and health["operations"] == 3
     assert perfmon.stats()["sent"] == 1
 
 
