@@ -330,7 +330,11 @@ class Exporter:
         payload = session.to_dict()
         with self._stats_lock:
             counts = dict(self._stats)
-        payload["session"]["sdk"] = _health.report(session, counts)
+        try:
+            payload["session"]["sdk"] = _health.report(session, counts)
+        except Exception:  # the report is a diagnostic: never lose the session over it
+            self._log_once("health-error", "perfmon: could not build the SDK report",
+                           exc_info=True)
         return payload
 
     def _encode(self, payload: dict[str, Any]) -> list[bytes]:

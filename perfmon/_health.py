@@ -28,12 +28,13 @@ _operation_cost_ns: float | None = None
 class _ScratchSession:
     """Just enough of a session for the decorator to record into."""
 
-    __slots__ = ("_owner", "_lock", "_ops")
+    __slots__ = ("_owner", "_lock", "_ops", "_append")
 
     def __init__(self) -> None:
         self._owner = self
         self._lock = threading.Lock()
         self._ops: list[Any] = []
+        self._append = self._ops.append
 
 
 def _noop() -> None:
