@@ -110,7 +110,8 @@ class CacheCounts(WireModel):
 class SdkReportIn(BaseModel):
     """The SDK's own health, as its exporter saw it when it sent this payload: what it sent,
     retried, spooled, resent, dropped, rejected and quarantined so far (counts of payloads in
-    that process), how many operations the session holds and the time recording them took.
+    that process) and the spool problems it met, how many operations the session holds and
+    the time recording them took.
 
     Every known field is typed and bounded. Unknown keys are dropped rather than refused, so a
     newer SDK's report never costs a session its data; nothing unknown is stored.
@@ -126,6 +127,7 @@ class SdkReportIn(BaseModel):
     dropped: Count = 0
     rejected: Count = 0
     quarantined: Count = 0
+    spool_errors: Count = 0
     operations: Count = 0
     recording_overhead_s: Seconds | None = None
 

@@ -17,7 +17,8 @@ from typing import Any
 from perfmon import _core
 from perfmon._version import __version__
 
-COUNT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined")
+COUNT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
+              "spool_errors")
 _CALIBRATION_CALLS = 1000
 _CALIBRATION_ROUNDS = 3
 

@@ -45,7 +45,7 @@ API_CALL_DEFAULTS: dict[str, Any] = {
 #: The ``session.sdk`` health report (see ``ingest.schemas.SdkReportIn``).
 SDK_REPORT_FIELDS = (
     "version", "sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
-    "operations", "recording_overhead_s",
+    "spool_errors", "operations", "recording_overhead_s",
 )
 
 # -- limits ------------------------------------------------------------------------------------
