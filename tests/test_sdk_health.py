@@ -4,6 +4,7 @@ health report in each session, and a bad API key that is spooled and explained."
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -29,8 +30,26 @@ def _record_claude_session(session_id: str) -> perfmon.PerformanceMetrics:
     return metrics
 
 
+@pytest.fixture
+def sonnet_price(db):
+    """claude-sonnet-4's list price, stated here: the seeded rows do not survive the other
+    live-server tests' flushes."""
+    from metrics.models import ModelPrice
+
+    ModelPrice.objects.update_or_create(
+        provider="anthropic", model="claude-sonnet-4", valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+        defaults={"input_per_mtok": Decimal("3"), "output_per_mtok": Decimal("15"),
+                  "cached_input_per_mtok": Decimal("0.30"),
+                  "cache_write_per_mtok": Decimal("3.75"),
+                  "cache_write_1h_per_mtok": Decimal("6"),
+                  "source": "Anthropic list price (test)"},
+    )
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_ledger_reaches_the_server_which_prices_the_call(live_server, api_key, tmp_path):
+def test_the_ledger_reaches_the_server_which_prices_the_call(
+    live_server, api_key, tmp_path, sonnet_price
+):
     from metrics.models import ApiCall
 
     assert perfmon.configure(url=live_server.url, api_key=api_key[1], spool_dir=tmp_path,
