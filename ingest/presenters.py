@@ -80,6 +80,7 @@ def session_detail(
         ],
         budget_violations=report.budget_violations,
         unpriced_calls=report.unpriced_calls,
+        sdk=session.sdk_report,
     )
     if "operations" in include:
         detail["operations"] = list(payloads.operation_records(session))

@@ -121,6 +121,31 @@ class CacheCounts(WireModel):
     by_name: dict[Name, CacheNameCounts] = Field(default_factory=dict, max_length=100)
 
 
+class SdkReportIn(BaseModel):
+    """The SDK's own health, as its exporter saw it when it sent this payload: what it sent,
+    retried, spooled, resent, dropped, rejected and quarantined so far (counts of payloads in
+    that process) and the spool problems it met, how many operations the session holds and
+    the time recording them took.
+
+    Every known field is typed and bounded. Unknown keys are dropped rather than refused, so a
+    newer SDK's report never costs a session its data; nothing unknown is stored.
+    """
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    version: Annotated[str, StringConstraints(max_length=32)] | None = None
+    sent: Count = 0
+    retried: Count = 0
+    spooled: Count = 0
+    resent: Count = 0
+    dropped: Count = 0
+    rejected: Count = 0
+    quarantined: Count = 0
+    spool_errors: Count = 0
+    operations: Count = 0
+    recording_overhead_s: Seconds | None = None
+
+
 class SessionIn(WireModel):
     id: Slug
     started_at: UtcDatetime
@@ -138,6 +163,7 @@ class SessionIn(WireModel):
     counters: dict[Name, Count] | None = Field(default=None, max_length=MAX_METADATA_KEYS)
     tags: list[Name] | None = Field(default=None, max_length=MAX_TAGS)
     metadata: SessionMetadata | None = None
+    sdk: SdkReportIn | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "SessionIn":
@@ -382,6 +408,8 @@ class SessionDetailOut(SessionSummaryOut):
     budgets: list[BudgetCheckOut]
     budget_violations: int
     unpriced_calls: int
+    # The SDK's health report from the latest payload (see SdkReportIn); null if none came.
+    sdk: dict[str, Any] | None = None
     operations: list[OperationOut] | None = None
     api_calls: list[ApiCallOut] | None = None
 

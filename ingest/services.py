@@ -127,6 +127,8 @@ def _session_fields(project: Project, incoming: SessionIn) -> dict:
         fields["tags"] = list(dict.fromkeys(incoming.tags))
     if incoming.metadata is not None:
         fields["metadata"] = dict(incoming.metadata)
+    if incoming.sdk is not None:  # the exporter's counts are cumulative: the newest wins
+        fields["sdk_report"] = incoming.sdk.model_dump()
     return fields
 
 

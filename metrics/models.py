@@ -80,6 +80,9 @@ class Session(models.Model):
     counters = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The SDK's health report from the latest payload (exporter counts, recording overhead);
+    # null when the SDK sent none, which is not the same as a clean report.
+    sdk_report = models.JSONField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
 
     # Denormalised from the session's API calls by ingest (and later by analysis).

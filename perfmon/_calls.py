@@ -130,6 +130,16 @@ def _error_fields(error: bool | str | BaseException, message: str | None) -> tup
     return bool(error) or message is not None, message
 
 
+def _part(name: str, fields: dict[str, Any], whole: str) -> int:
+    """A part of another count, cut to it: the server refuses a session whose part is larger."""
+    part, limit = _wire.count(fields[name]), _wire.count(fields[whole])
+    if part > limit:
+        log.warning("perfmon: %s=%d is more than %s=%d, of which it is a part; sending %d",
+                    name, part, whole, limit, limit)
+        return limit
+    return part
+
+
 def _optional_count(value: Any) -> int | None:
     return None if value is None else _wire.count(value)
 
@@ -147,8 +157,8 @@ def new_call(op: OperationMetrics | None, tokens_used: int, cost: float | None,
     call.latency_s = None if latency_s is None else max(0.0, float(latency_s))
     for field in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
         setattr(call, field, fields[field])
-    call.cache_write_1h_tokens = _wire.count(fields["cache_write_1h_tokens"])
-    call.reasoning_tokens = _wire.count(fields["reasoning_tokens"])
+    call.cache_write_1h_tokens = _part("cache_write_1h_tokens", fields, "cache_write_tokens")
+    call.reasoning_tokens = _part("reasoning_tokens", fields, "completion_tokens")
     call.streamed = bool(fields["streamed"])
     ttft = fields["time_to_first_token_s"]
     call.time_to_first_token_s = None if ttft is None else max(0.0, float(ttft))

@@ -298,8 +298,7 @@ def register(op: OperationMetrics) -> Any:
     session = cur._owner
     op._parent = cur
     op._owner = session
-    with session._lock:
-        session._ops.append(op)
+    session._append(op)
     return _set(op)
 
 
@@ -414,10 +413,7 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         op._parent = cur
         op._owner = session
         op._extra = op.end_ns = None
-        lock = session._lock
-        lock.acquire()
-        session._ops.append(op)
-        lock.release()
+        session._append(op)  # list.append is atomic: no lock (see PerformanceMetrics)
         token = _set(op)
         op.start_ns = _now()
         try:
@@ -448,10 +444,7 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         op._parent = cur
         op._owner = session
         op._extra = op.end_ns = None
-        lock = session._lock
-        lock.acquire()
-        session._ops.append(op)
-        lock.release()
+        session._append(op)
         # A coroutine always resumes in the task that started it, so the token stays valid.
         token = _set(op)
         op.start_ns = _now()

@@ -3,9 +3,11 @@
 One daemon thread drains a bounded queue; the generator only ever pays for ``put_nowait``
 (``submit()`` returns False and counts a drop when the queue is full). Payloads are JSON,
 gzip-compressed, POSTed one session per request. Connection errors, 429 (honouring
-Retry-After) and 5xx are retried with exponential backoff and jitter; other 4xx are permanent
-and logged once. What still fails is written to the spool and resent later, which is safe
-because the server merges by session, operation and API-call id.
+Retry-After) and 5xx are retried with exponential backoff and jitter; 401/403 (a bad API key)
+are spooled at once, without retrying, and make ``flush()`` report failure until a payload
+gets through; other 4xx are permanent and logged once. What still fails is written to the
+spool and resent later, which is safe because the server merges by session, operation and
+API-call id. Each payload carries the SDK's own counts in ``session.sdk`` (see _health).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from perfmon import _health
 from perfmon._spool import Spool
 from perfmon._wire import MAX_API_CALLS, MAX_OPERATIONS
 
@@ -36,20 +39,31 @@ log = logging.getLogger("perfmon")
 
 ENDPOINT_PATH = "/api/v1/sessions"
 MiB = 1024 * 1024
-STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected")
-SENT, REJECTED, FAILED = "sent", "rejected", "failed"
+STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
+             "spool_errors")
+SENT, REJECTED, FAILED, REFUSED = "sent", "rejected", "failed", "refused"
+_AUTH_STATUSES = (401, 403)
+# 5xx that mean "the server is unavailable" (retry everything later) rather than "this payload
+# breaks the server" (quarantine it once it has failed _POISON_ANSWERS times while the server
+# accepted other payloads).
+_UNAVAILABLE = (502, 503, 504)
+_POISON_ANSWERS = 3
+_SUSPECT_RETRY_S = 1.0  # next spool pass while a payload is suspected of breaking the server
 _EXIT_SPOOL_BUDGET_S = 0.5  # after the exit flush times out, time allowed to spool leftovers
 _SPOOL_BATCH = 50  # files resent per pass, so queued sessions are not starved
 
 
 class _Flush:
-    __slots__ = ("done",)
+    __slots__ = ("done", "ok", "deadline")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float) -> None:
         self.done = threading.Event()
+        self.ok = True
+        self.deadline = deadline  # the spool is drained until then
 
 
 _STOP = object()
+_STOP_PASS, _SUSPECT, _SKIPPED = "stop-pass", "suspect", "skipped"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -136,13 +150,19 @@ class Exporter:
         self._snapshot_interval = snapshot_interval
         self._exit_timeout = exit_timeout
         self._max_payload_bytes = max_payload_bytes
-        self._spool = Spool(spool_dir, max_spool_bytes) if spool_dir is not None else None
+        self._spool = (Spool(spool_dir, max_spool_bytes, on_error=self._spool_error)
+                       if spool_dir is not None else None)
+        self._last_answer: tuple[int | None, str] = (None, "")
+        self._accepted = 0  # payloads the server took, for telling poison from an outage
+        self._suspects: dict[str, tuple[int, int]] = {}  # spool file -> (5xx answers, mark)
         self._opener = urllib.request.build_opener(_NoRedirect())
         self._random = random.Random()
         self._stats = dict.fromkeys(STAT_KEYS, 0)
         self._logged: set[str] = set()
         self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
         self._closed = False
+        self._refused = False  # the server refused the API key; cleared by the next success
+        self._spool_due = False  # resend the spool on the worker's next turn
         self._spool_dirty = True  # an earlier run may have left files behind
         self._init_runtime()
         atexit.register(self._atexit)
@@ -198,12 +218,12 @@ class Exporter:
             return self._queue.empty()
         deadline = time.monotonic() + timeout
         self._ensure_thread()
-        marker = _Flush()
+        marker = _Flush(deadline)
         try:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
             return False
-        return marker.done.wait(max(0.0, deadline - time.monotonic()))
+        return marker.done.wait(max(0.0, deadline - time.monotonic())) and marker.ok
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Stop accepting sessions, deliver what is queued within ``timeout`` (retries are cut
@@ -240,6 +260,8 @@ class Exporter:
             result = dict(self._stats)
         result["queued"] = self._queue.qsize()
         result["spool_files"] = self._spool.count() if self._spool is not None else 0
+        result["quarantine_files"] = (self._spool.quarantine_count()
+                                      if self._spool is not None else 0)
         return result
 
     def _atexit(self) -> None:
@@ -268,8 +290,9 @@ class Exporter:
         while True:
             now = time.monotonic()
             if now >= next_spool and not self._closed:
-                self._safely(self._resend_spool)
-                next_spool = time.monotonic() + self._spool_resend_interval
+                delay = self._safely(self._resend_spool)
+                wait_s = self._spool_resend_interval if delay is None else delay
+                next_spool = time.monotonic() + min(wait_s, self._spool_resend_interval)
             if now >= next_snapshot and not self._closed:
                 self._safely(self._send_snapshots)
                 next_snapshot = time.monotonic() + (interval or 0.0)
@@ -282,18 +305,23 @@ class Exporter:
             if item is _STOP:
                 return
             if isinstance(item, _Flush):
-                self._safely(self._resend_spool)
+                self._safely(self._drain_spool, item.deadline)
+                item.ok = not self._refused
                 item.done.set()
             else:
                 self._safely(self._export, *item)
+                if self._spool_due:
+                    self._spool_due = False
+                    next_spool = time.monotonic()
             if self._closed and self._queue.empty():
                 return
 
-    def _safely(self, func: Any, *args: Any) -> None:
+    def _safely(self, func: Any, *args: Any) -> Any:
         try:
-            func(*args)
+            return func(*args)
         except Exception:  # keep the worker alive whatever a payload does
             self._log_once("worker-error", "perfmon: exporter error", exc_info=True)
+            return None
 
     def _running_tracked(self) -> list[Any]:
         with self._tracked_lock:
@@ -305,19 +333,33 @@ class Exporter:
 
     def _export(self, session: Any, kind: str) -> None:
         session_id = session.session_id
-        bodies = self._encode(session.to_dict())
+        bodies = self._encode(self._payload(session))
         self._inflight = (session_id, kind, bodies)  # for shutdown, if we are still busy then
         try:
             for index, body in enumerate(bodies):
-                if self._deliver(body, retry=True) == FAILED:
+                outcome = self._deliver(body, retry=True)
+                if outcome in (FAILED, REFUSED):
                     self._spool_bodies(bodies[index:], session_id, kind)
                     return
+                if outcome == REJECTED and self._spool is not None:
+                    self._quarantine(body, self._spool.new_name(session_id, kind))
             if kind == "fin" and self._spool is not None:
                 self._spool.discard_running(session_id)  # superseded by what was just sent
         finally:
             self._inflight = None
         if self._spool_dirty and not self._closed:
-            self._resend_spool()  # the server is answering again
+            self._spool_due = True  # the server is answering again: resend the spool next
+
+    def _payload(self, session: Any) -> dict[str, Any]:
+        payload = session.to_dict()
+        with self._stats_lock:
+            counts = dict(self._stats)
+        try:
+            payload["session"]["sdk"] = _health.report(session, counts)
+        except Exception:  # the report is a diagnostic: never lose the session over it
+            self._log_once("health-error", "perfmon: could not build the SDK report",
+                           exc_info=True)
+        return payload
 
     def _encode(self, payload: dict[str, Any]) -> list[bytes]:
         """gzip bodies. A payload over ``max_payload_bytes`` (or over the server's per-payload
@@ -344,14 +386,22 @@ class Exporter:
         attempt = 0
         while True:
             status, retry_after, detail = self._post(body)
+            self._last_answer = (status, detail)
             if status is not None and 200 <= status < 300:
                 self._count("sent")
+                self._accepted += 1
+                self._refused = False
                 return SENT
-            if status is not None and status != 429 and status < 500:
+            if status in _AUTH_STATUSES:
+                self._refused_key(status, detail)
+                return REFUSED
+            if status is not None and status not in (408, 429) and status < 500:
                 self._count("rejected")
                 self._log_once(f"rejected-{status}", "perfmon: the server rejected a session "
-                               "payload with HTTP %s (%s); not retrying. Further rejections "
-                               "with this status are not logged.", status, detail[:300])
+                               "payload with HTTP %s (%s); not retrying; set aside with the "
+                               "reason in %s (counted in stats()['quarantined']). Further "
+                               "rejections with this status are not logged.", status,
+                               detail[:300], self._quarantine_place())
                 return REJECTED
             log.debug("perfmon: send failed (%s %s)", status, detail)
             if not retry or attempt >= self._max_retries or self._closing.is_set():
@@ -366,6 +416,19 @@ class Exporter:
             self._count("retried")
             if self._closing.wait(delay):
                 return FAILED
+
+    def _refused_key(self, status: int, detail: str) -> None:
+        self._refused = True
+        where = self._spool.directory if self._spool is not None else None
+        self._log_once(
+            f"refused-{status}",
+            "perfmon: %s refused the API key (HTTP %s: %s). Set PERFMON_API_KEY (or "
+            "configure(api_key=...)) to a valid key of the project on that server; a key is "
+            "shown once when it is created in the admin. %s",
+            self.endpoint, status, detail[:200] or "no detail",
+            f"Payloads are kept in the spool {where} until a key is accepted."
+            if where is not None else "Spooling is off, so these payloads are dropped.",
+        )
 
     def _backoff(self, attempt: int) -> float:
         # "Equal jitter": at least half the exponential step, so retries from many
@@ -410,33 +473,107 @@ class Exporter:
                                "%s and resending later", self._spool.directory)
             else:
                 self._count("dropped")
+                if self._spool.write_error is not None:
+                    continue  # logged once as a spool problem
                 self._log_once("spool-full", "perfmon: spool %s is full; dropping payloads "
                                "(counted in stats()['dropped'])", self._spool.directory)
 
-    def _resend_spool(self) -> None:
+    def _resend_spool(self) -> float | None:
+        """One pass over (at most ``_SPOOL_BATCH`` of) the spool, oldest first. Returns when to
+        pass again: 0 with more to send, soon while a payload is suspected of breaking the
+        server, None (the usual interval) when done or when the server is unavailable."""
         if self._spool is None:
-            return
+            return None
         pending = self._spool.pending()
         if not pending:
             self._spool_dirty = False
-            return
+            return None
+        failed_in_a_row = 0
         for path in pending[:_SPOOL_BATCH]:
-            claimed = self._spool.claim(path)
-            if claimed is None:
-                continue
-            try:
-                body = claimed.read_bytes()
-            except OSError:
-                self._spool.release(claimed)
-                continue
-            outcome = self._deliver(body, retry=False)  # still down: wait for the next pass
-            if outcome == FAILED:
-                self._spool.release(claimed)
-                return
-            self._spool.remove(claimed)
-            if outcome == SENT:
-                self._count("resent")
+            outcome = self._resend_file(path)
+            if outcome == _STOP_PASS:
+                return None
+            # Two payloads in a row breaking the server: it is broken, not the payloads.
+            failed_in_a_row = failed_in_a_row + 1 if outcome == _SUSPECT else 0
+            if failed_in_a_row >= 2:
+                return None
         self._spool_dirty = len(pending) > _SPOOL_BATCH
+        if self._spool_dirty:
+            return 0.0  # a backlog goes out at network speed, a batch at a time
+        return _SUSPECT_RETRY_S if self._suspects else None
+
+    def _drain_spool(self, deadline: float) -> None:
+        """Pass over the spool until it is empty, stuck, or ``deadline`` (for flush)."""
+        while self._resend_spool() == 0.0 and time.monotonic() < deadline:
+            pass
+
+    def _resend_file(self, path: Path) -> str:
+        spool = self._spool
+        assert spool is not None
+        claimed = spool.claim(path)
+        if claimed is None:
+            return _SKIPPED  # another sender has it
+        try:
+            body = claimed.read_bytes()
+        except OSError as exc:
+            spool.release(claimed)
+            self._spool_error("reading", exc)
+            return _SKIPPED
+        outcome = self._deliver(body, retry=False)
+        status = self._last_answer[0]
+        if outcome == SENT:
+            self._count("resent")
+        elif outcome == REJECTED or (outcome == FAILED and self._poisoned(path.name, status)):
+            self._quarantine(body, path.name)
+        elif outcome == FAILED and status is not None and status >= 500 and (
+                status not in _UNAVAILABLE):
+            spool.release(claimed)
+            return _SUSPECT  # try the payloads behind it; it may be this one
+        else:  # unreachable, throttled, unavailable or a refused key: wait for the next pass
+            spool.release(claimed)
+            return _STOP_PASS
+        spool.remove(claimed)
+        self._suspects.pop(path.name, None)
+        return outcome
+
+    def _poisoned(self, name: str, status: int | None) -> bool:
+        """True once this file got its ``_POISON_ANSWERS``-th 5xx (other than 502/503/504)
+        while the server accepted other payloads since its first one."""
+        if status is None or status < 500 or status in _UNAVAILABLE:
+            return False
+        answers, mark = self._suspects.get(name, (0, self._accepted))
+        answers += 1
+        if answers >= _POISON_ANSWERS and self._accepted > mark:
+            return True
+        if len(self._suspects) < 10 * _SPOOL_BATCH:  # bounded memory
+            self._suspects[name] = (answers, mark)
+        return False
+
+    def _quarantine(self, body: bytes, name: str) -> None:
+        status, detail = self._last_answer
+        reason = {"status": status, "detail": detail[:1000], "endpoint": self.endpoint,
+                  "at": datetime.now(UTC).isoformat()}
+        spool = self._spool
+        if spool is not None and spool.quarantine(body, name, reason):
+            self._count("quarantined")
+            if status is not None and status >= 500:
+                self._log_once("quarantined-5xx", "perfmon: a spooled payload kept getting "
+                               "HTTP %s while others were accepted; set aside with the reason "
+                               "in %s (counted in stats()['quarantined'])", status,
+                               spool.quarantine_directory)
+        else:
+            self._count("dropped")
+
+    def _quarantine_place(self) -> str:
+        spool = self._spool
+        return str(spool.quarantine_directory) if spool is not None else "nowhere (no spool)"
+
+    def _spool_error(self, action: str, exc: OSError) -> None:
+        self._count("spool_errors")
+        self._log_once("spool-problem", "perfmon: spool problem while %s (%s: %s); payloads "
+                       "that cannot be spooled are dropped and counted in stats()['dropped'] "
+                       "(errors in stats()['spool_errors']). Further problems of this kind are "
+                       "not logged.", action, type(exc).__name__, exc)
 
     def _spool_leftovers(self, deadline: float) -> None:
         inflight = self._inflight
@@ -454,7 +591,8 @@ class Exporter:
                     self._count("dropped")
                     continue
                 session, kind = item
-                self._spool_bodies(self._encode(session.to_dict()), session.session_id, kind)
+                self._spool_bodies(self._encode(self._payload(session)), session.session_id,
+                                   kind)
 
     # -- bookkeeping -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 PAYLOAD_FIELDS = ("schema_version", "session", "operations", "api_calls")
 SESSION_FIELDS = (
     "id", "episode", "workflow", "release", "environment", "host", "status", "started_at",
-    "ended_at", "cache", "counters", "tags", "metadata", "sdk",
+    "ended_at", "cache", "counters", "tags", "metadata", "sdk", "sequence",
 )
 OPERATION_FIELDS = (
     "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success", "error",
@@ -45,7 +45,7 @@ API_CALL_DEFAULTS: dict[str, Any] = {
 #: The ``session.sdk`` health report (see ``ingest.schemas.SdkReportIn``).
 SDK_REPORT_FIELDS = (
     "version", "sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
-    "operations", "recording_overhead_s",
+    "spool_errors", "operations", "recording_overhead_s",
 )
 
 # -- limits ------------------------------------------------------------------------------------

@@ -86,6 +86,9 @@ class IngestStub:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.accepted: Counter[str] = Counter()  # session id -> payloads stored
         self.arrived = 0  # requests read so far, including ones still being held
+        # Optional: payload -> Answer/status for that payload (None: use the script), to
+        # answer one payload differently from the others.
+        self.rule: Any = None
         self._server: ThreadingHTTPServer | None = None
 
     # lifecycle
@@ -155,8 +158,12 @@ class IngestStub:
             payload = json.loads(body)
         except (OSError, ValueError):
             payload = None
+        ruled = self.rule(payload) if self.rule is not None else None
         with self._cond:
-            answer = self._script.popleft() if self._script else Answer()
+            if ruled is not None:
+                answer = ruled if isinstance(ruled, Answer) else Answer(ruled)
+            else:
+                answer = self._script.popleft() if self._script else Answer()
             self.arrived += 1
             self._cond.notify_all()
         if answer.hang:

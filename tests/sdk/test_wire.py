@@ -16,7 +16,7 @@ monitor = get_performance_monitor()
 
 SESSION_KEYS = {
     "id", "episode", "workflow", "release", "environment", "host", "status", "started_at",
-    "ended_at", "cache", "counters", "tags", "metadata",
+    "ended_at", "cache", "counters", "tags", "metadata", "sequence",
 }
 OPERATION_KEYS = {
     "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success", "error",
@@ -136,3 +136,12 @@ def test_payload_validates_against_the_servers_schema():
     for payload in (session.to_dict(), running_payload,
                     PerformanceMetrics("bare").to_dict()):
         schemas.SessionPayload.model_validate_json(json.dumps(payload))
+
+
+def test_every_snapshot_has_a_newer_sequence_than_the_last():
+    session = PerformanceMetrics("ep001_take1")
+
+    sequences = [session.to_dict()["session"]["sequence"] for _ in range(3)]
+
+    assert sequences == sorted(set(sequences))
+    assert all(isinstance(s, int) and 0 <= s < 2**63 for s in sequences)
