@@ -333,6 +333,11 @@ class PerformanceMonitor:
         latency_s: float | None = None,
         prompt: Any = None,
         error_message: str | None = None,
+        cache_write_1h_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        streamed: bool = False,
+        time_to_first_token_s: float | None = None,
+        attempts: int | None = None,
     ) -> ApiCall | None:
         """Record one LLM API call in the current session.
 
@@ -351,6 +356,8 @@ class PerformanceMonitor:
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
             latency_s=latency_s, prompt=prompt, error_message=error_message,
+            cache_write_1h_tokens=cache_write_1h_tokens, reasoning_tokens=reasoning_tokens,
+            streamed=streamed, time_to_first_token_s=time_to_first_token_s, attempts=attempts,
         )
 
     def increment(self, counter: str, amount: int | float = 1) -> None:

@@ -103,6 +103,11 @@ class ApiCall:
         "prompt_hash",
         "error",
         "error_message",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+        "streamed",
+        "time_to_first_token_s",
+        "attempts",
     )
 
     @property
@@ -127,6 +132,11 @@ class ApiCall:
             "prompt_hash": self.prompt_hash,
             "error": self.error,
             "error_message": self.error_message,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "streamed": self.streamed or None,
+            "time_to_first_token_s": self.time_to_first_token_s,
+            "attempts": self.attempts,
         }
         # Unknown values are left out rather than sent as null, so the server's defaults apply.
         keep_null = ("operation_id", "cost_usd")
@@ -355,6 +365,11 @@ class PerformanceMetrics:
         latency_s: float | None,
         prompt: Any,
         error_message: str | None,
+        cache_write_1h_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        streamed: bool = False,
+        time_to_first_token_s: float | None = None,
+        attempts: int | None = None,
     ) -> ApiCall:
         call = ApiCall()
         call._op = op
@@ -368,6 +383,11 @@ class PerformanceMetrics:
         call.completion_tokens = completion_tokens
         call.cached_tokens = cached_tokens
         call.cache_write_tokens = cache_write_tokens
+        call.cache_write_1h_tokens = cache_write_1h_tokens
+        call.reasoning_tokens = reasoning_tokens
+        call.streamed = bool(streamed)
+        call.time_to_first_token_s = time_to_first_token_s
+        call.attempts = attempts
         total = tokens_used or (prompt_tokens or 0) + (completion_tokens or 0)
         call.total_tokens = total
         if cost is None:
