@@ -49,6 +49,9 @@ class Completion:
     model: str | None = None
     latency_s: float = 0.0  # before the first byte of the answer
     chunk_delay_s: float = 0.0  # between the events of a stream
+    # A stream that breaks off: after this many text deltas the provider sends an error
+    # event (as both APIs do when they fail mid-stream) and ends the stream.
+    stream_error_after: int | None = None
 
 
 @dataclass
@@ -268,7 +271,12 @@ def _chat_events(request: ProviderRequest, reply: Completion) -> Iterator[tuple[
         return {**base, "choices": [choice], **({"usage": None} if usage else {})}
 
     yield None, chunk({"role": "assistant", "content": "", "refusal": None}), 0.0
-    for word in _words(reply.text):
+    for n, word in enumerate(_words(reply.text)):
+        if n == reply.stream_error_after:
+            yield None, {"error": {"message": "The server had an error while processing "
+                                   "your request.", "type": "server_error", "param": None,
+                                   "code": None}}, 0.0
+            return
         yield None, chunk({"content": word}), reply.chunk_delay_s
     yield None, chunk({}, "stop"), 0.0
     if usage:
@@ -349,7 +357,10 @@ def _messages_events(request: ProviderRequest, reply: Completion) -> Iterator[An
     yield "content_block_start", {"type": "content_block_start", "index": 0,
                                   "content_block": {"type": "text", "text": ""}}, 0.0
     yield "ping", {"type": "ping"}, 0.0
-    for word in _words(reply.text):
+    for n, word in enumerate(_words(reply.text)):
+        if n == reply.stream_error_after:
+            yield "error", _anthropic_error(Failure(529)), 0.0
+            return
         yield "content_block_delta", {"type": "content_block_delta", "index": 0,
                                       "delta": {"type": "text_delta", "text": word}}, \
             reply.chunk_delay_s

@@ -64,7 +64,7 @@ class Call:
 
     __slots__ = ("_session", "_op", "provider", "model", "_prompt", "_started_ns",
                  "_first_ns", "attempts", "streamed", "ledger", "_done", "endpoint", "state",
-                 "__weakref__")
+                 "reading", "__weakref__")
 
     def __init__(self, session: Any, op: Any, provider: str, model: str | None,
                  prompt: Any) -> None:
@@ -81,6 +81,9 @@ class Call:
         self._done = False
         self.endpoint: Any = None  # the _patch.Endpoint that reads its response and events
         self.state: dict[str, Any] = {}  # what a stream's reader keeps between events
+        # True while the client reads the next event: a close from inside the client then
+        # is its own cleanup, and the outcome (an event, the end, an error) is still to come.
+        self.reading = False
 
     def first_token(self) -> None:
         if self._first_ns is None:
@@ -98,6 +101,9 @@ class Call:
 
     def read_response(self, response: Any) -> None:
         try:
+            raw = getattr(response, "http_response", None)  # from .with_raw_response
+            if raw is not None:
+                response = raw.json()
             self.endpoint.response(self, response)
         except Exception:
             log.debug("perfmon: could not read a %s response", self.provider, exc_info=True)
@@ -146,7 +152,14 @@ def watch_stream(stream: Any, call: Call) -> Any:
 
     def observed() -> Iterator[Any]:
         try:
-            for event in inner:
+            while True:
+                call.reading = True
+                try:
+                    event = next(inner)
+                except StopIteration:
+                    break
+                finally:
+                    call.reading = False
                 call._event(event)
                 yield event
         except BaseException as exc:
@@ -171,7 +184,14 @@ def watch_async_stream(stream: Any, call: Call) -> Any:
 
     async def observed() -> AsyncIterator[Any]:
         try:
-            async for event in inner:
+            while True:
+                call.reading = True
+                try:
+                    event = await inner.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    call.reading = False
                 call._event(event)
                 yield event
         except BaseException as exc:
@@ -201,7 +221,8 @@ def _finish_on_close(response: Any, name: str, call: Call) -> None:
             try:
                 await original()
             finally:
-                call.finish()
+                if not call.reading:
+                    call.finish()
 
         setattr(response, name, aclose)
     else:
@@ -209,6 +230,7 @@ def _finish_on_close(response: Any, name: str, call: Call) -> None:
             try:
                 original()
             finally:
-                call.finish()
+                if not call.reading:
+                    call.finish()
 
         setattr(response, name, close)
