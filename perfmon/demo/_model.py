@@ -30,7 +30,8 @@ RETRY_AFTER_S = 0.5  # simulated; what the provider's 429 asks the client to wai
 # Headers that carry the simulation's script to the fake provider (a real provider needs none).
 CALL_HEADER = "x-demo-call"
 ATTEMPT_HEADER = "x-demo-attempt"
-FAIL_HEADER = "x-demo-fail"
+FAILING_HEADER = "x-demo-failing-attempts"  # the call's first N HTTP attempts get a 429
+OUTAGE_HEADER = "x-demo-outage"  # every attempt gets a 503
 OUTPUT_HEADER = "x-demo-output-tokens"
 
 
@@ -69,12 +70,14 @@ class SimulatedModels:
         prompt_tokens = max(1, len(request.prompt_text) // 4)
         low, high = (int(n) for n in headers[OUTPUT_HEADER].split("-"))
         completion_tokens = rng.randint(low, high)
-        forced = headers.get(FAIL_HEADER)
+        http_attempt = (int(headers[ATTEMPT_HEADER]) - 1) * (CLIENT_RETRIES + 1) + int(retry)
+        forced = 503 if OUTAGE_HEADER in headers else (
+            429 if http_attempt < int(headers.get(FAILING_HEADER, 0)) else None)
         failed = forced is not None or rng.random() < profile.error_rate
         ttft = profile.base_latency_s * rng.uniform(0.7, 1.6)
         ttft += prompt_tokens / 1000 * profile.seconds_per_1k_input
         if failed:
-            return Failure(int(forced or 429), retry_after_s=RETRY_AFTER_S / self.speed,
+            return Failure(forced or 429, retry_after_s=RETRY_AFTER_S / self.speed,
                            latency_s=ttft / self.speed)
         words = [f"w{n}" for n in range(max(1, completion_tokens // 40))]
         generation_s = completion_tokens / 1000 * profile.seconds_per_1k_output
@@ -104,8 +107,8 @@ class FakeModelClient:
     speed: float
     cache: PromptCache
     client: Any  # openai.AsyncOpenAI, pointed at the fake provider
-    # call key -> how many attempts fail before one succeeds (a rate-limit burst or, with
-    # a large number, an outage)
+    # call key -> how many HTTP attempts (the client's retries included) get a 429 before
+    # one succeeds: a rate-limit burst
     failing_attempts: dict[str, int] = field(default_factory=dict)
     outages: set[str] = field(default_factory=set)  # call keys that fail with a 503
 
@@ -153,9 +156,9 @@ class FakeModelClient:
         headers = {CALL_HEADER: call_key, ATTEMPT_HEADER: str(attempt),
                    OUTPUT_HEADER: f"{output_tokens[0]}-{output_tokens[1]}"}
         if call_key in self.outages:
-            headers[FAIL_HEADER] = "503"
-        elif attempt <= self.failing_attempts.get(call_key, 0):
-            headers[FAIL_HEADER] = "429"
+            headers[OUTAGE_HEADER] = "1"
+        elif call_key in self.failing_attempts:
+            headers[FAILING_HEADER] = str(self.failing_attempts[call_key])
         messages = [{"role": "user", "content": prompt}]
         completions = self.client.chat.completions
         if not stream:

@@ -83,7 +83,9 @@ async def write_dialogue(client: FakeModelClient, run: Run, scene_key: str) -> i
     for beat in range(1, 4):
         key = f"{scene_key}:dialogue{beat}"
         if run.rate_limited and beat == 1:
-            client.failing_attempts[key] = 3  # three 429s, then the fourth attempt works
+            # Three 429s: the client's own retry fails too, so the call fails; the
+            # generator retries it, and the client's retry of that one gets through.
+            client.failing_attempts[key] = 3
         prompt = (f"Dialogue for {scene_key}, beat {beat}. Character voices: ..."
                   + "d" * 1200 * run.dialogue_prompt_scale)
         # A re-run keeps the outline and scenes but rewrites the jokes: take-specific prompt.
