@@ -291,3 +291,21 @@ def test_importing_perfmon_never_imports_the_client_packages():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_stream_helper_and_parse_are_recorded_once_each(provider):
+    provider.completion = LEDGER
+    perfmon.instrument_openai()
+    client = sync_client(provider)
+    with monitor.session("s1") as session:
+        with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES,
+                                            stream_options={"include_usage": True}) as stream:
+            final = stream.get_final_completion()
+        parsed = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+
+    assert final.choices[0].message.content == parsed.choices[0].message.content == LEDGER.text
+    helper, parse = wire_calls(session)
+    assert helper["streamed"] is True and "streamed" not in parse
+    for call in (helper, parse):
+        assert (call["prompt_tokens"], call["cached_tokens"], call["completion_tokens"]) == (
+            1200, 1024, 300)
