@@ -63,7 +63,7 @@ class Call:
     """One call in flight, from the first HTTP attempt to its single record."""
 
     __slots__ = ("_session", "_op", "provider", "model", "_prompt", "_started_ns",
-                 "_first_ns", "attempts", "streamed", "ledger", "_done", "endpoint", "state",
+                 "_first_ns", "attempts", "streamed", "ledger", "_once", "endpoint", "state",
                  "reading", "__weakref__")
 
     def __init__(self, session: Any, op: Any, provider: str, model: str | None,
@@ -78,7 +78,7 @@ class Call:
         self.attempts = 0
         self.streamed = False
         self.ledger = Ledger()
-        self._done = False
+        self._once = [True]  # list.pop() is atomic: a finalizer thread cannot record twice
         self.endpoint: Any = None  # the _patch.Endpoint that reads its response and events
         self.state: dict[str, Any] = {}  # what a stream's reader keeps between events
         # True while the client reads the next event: a close from inside the client then
@@ -91,9 +91,10 @@ class Call:
 
     def finish(self, error: BaseException | None = None) -> None:
         """Record the call (only the first time this is called); never raises."""
-        if self._done:
+        try:
+            self._once.pop()
+        except IndexError:
             return
-        self._done = True
         try:
             self._record(error)
         except Exception:  # recording must never break the caller's model call
@@ -125,7 +126,7 @@ class Call:
         )
 
     def _event(self, event: Any) -> None:
-        if not self._done:
+        if self._once:
             try:
                 self.endpoint.event(self, event)
             except Exception:

@@ -10,6 +10,7 @@ loop really made. Endpoints we do not know (embeddings, batches, ...) pass throu
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import weakref
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import Any
 from perfmon._monitor import get_performance_monitor
 from perfmon.integrations import _call
 from perfmon.integrations._call import Call
+
+log = logging.getLogger("perfmon")
 
 _MARK = "__perfmon_original__"
 
@@ -85,6 +88,13 @@ class Instrumentation:
 
     def begin(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         """A Call for a request worth recording, else None (the request passes through)."""
+        try:
+            return self._begin(client, args, kwargs)
+        except Exception:  # never let the monitor break a model call
+            log.debug("perfmon: not recording a %s call", self.provider, exc_info=True)
+            return None
+
+    def _begin(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         if not (self._everywhere or client in self._clients) or _call.active.get() is not None:
             return None
         monitor = get_performance_monitor()
@@ -107,10 +117,13 @@ class Instrumentation:
     @staticmethod
     def finish(call: Call, result: Any, classes: Client) -> Any:
         """Record a response now; a stream is recorded when it ends, however it ends."""
-        if isinstance(result, classes.streams):
-            return _call.watch_stream(result, call)
-        if isinstance(result, classes.async_streams):
-            return _call.watch_async_stream(result, call)
+        try:
+            if isinstance(result, classes.streams):
+                return _call.watch_stream(result, call)
+            if isinstance(result, classes.async_streams):
+                return _call.watch_async_stream(result, call)
+        except Exception:  # a stream we cannot observe: record what we know, now
+            log.debug("perfmon: cannot observe a %s stream", call.provider, exc_info=True)
         call.read_response(result)
         call.finish()
         return result
