@@ -310,3 +310,13 @@ def test_the_stream_helper_and_parse_are_recorded_once_each(provider):
     for call in (helper, parse):
         assert (call["prompt_tokens"], call["cached_tokens"], call["completion_tokens"]) == (
             1200, 1024, 300)
+
+
+def test_endpoints_it_does_not_know_pass_through_unrecorded(provider):
+    perfmon.instrument_openai()
+    with monitor.session("s1") as session:
+        with pytest.raises(openai.NotFoundError):  # the fake provider has no embeddings
+            sync_client(provider, max_retries=0).embeddings.create(
+                model="text-embedding-3-small", input="Ada")
+
+    assert wire_calls(session) == []
