@@ -227,3 +227,12 @@ def test_outside_a_session_nothing_is_recorded_and_raw_responses_are_read(provid
 
     assert raw.parse().usage.cache_read_input_tokens == 2000  # the caller's object works
     assert_ledger(only_call(session))
+
+
+def test_a_part_larger_than_its_whole_is_dropped_not_sent():
+    from perfmon.integrations.anthropic import ledger
+
+    odd = ledger({"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 3,
+                  "1h": 4})
+    assert (odd.cache_write_tokens, odd.cache_write_1h_tokens) == (3, None)
+    assert odd.prompt_tokens == 13

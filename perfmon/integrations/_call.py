@@ -36,6 +36,12 @@ class Ledger:
     def __init__(self, **counts: int | None) -> None:
         for name in self.__slots__:
             setattr(self, name, counts.get(name))
+        # The server refuses a whole session over a part larger than its whole: a part that
+        # does not fit (a provider's odd report) is dropped, not sent.
+        if (self.reasoning_tokens or 0) > (self.completion_tokens or 0):
+            self.reasoning_tokens = None
+        if (self.cache_write_1h_tokens or 0) > (self.cache_write_tokens or 0):
+            self.cache_write_1h_tokens = None
 
 
 def prompt_snapshot(prompt: Any) -> str | None:
