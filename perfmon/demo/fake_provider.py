@@ -210,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {}
         if failure.retry_after_s is not None:
             headers["retry-after"] = str(math.ceil(failure.retry_after_s))
-            headers["retry-after-ms"] = str(round(failure.retry_after_s * 1000))
+            # At least 1 ms: the clients ignore a zero and fall back to their own backoff.
+            headers["retry-after-ms"] = str(max(1, round(failure.retry_after_s * 1000)))
         self._json(failure.status, api.error(failure), headers)
 
     def _stream(self, events: Iterator[tuple[str | None, Any, float]]) -> None:
