@@ -6,6 +6,9 @@ counters, print ``metrics.get_summary()``, and (after ``configure()``) ship ever
 the perfmon server in the background. Standard library only; never imports Django.
 """
 
+import sys
+from typing import Any
+
 from perfmon._config import (
     ENV_API_KEY,
     ENV_DISABLED,
@@ -24,6 +27,36 @@ from perfmon._pricing import ModelPrice, estimate_cost, register_model_price
 from perfmon._session import ApiCall, PerformanceMetrics, summary_from_payload
 from perfmon._version import __version__
 
+
+def instrument_openai(client: Any = None) -> None:
+    """Record the official ``openai`` client's calls (every client, or ``client`` only) as
+    API calls of the current session. Imports ``openai`` only now; harmless to repeat."""
+    from perfmon.integrations import openai
+
+    openai.instrument(client)
+
+
+def uninstrument_openai() -> None:
+    """Undo ``instrument_openai()`` (nothing to do, and nothing imported, if it never ran)."""
+    integration = sys.modules.get("perfmon.integrations.openai")
+    if integration is not None:
+        integration.uninstrument()
+
+
+def instrument_anthropic(client: Any = None) -> None:
+    """Record the official ``anthropic`` client's calls (every client, or ``client`` only)
+    as API calls of the current session. Imports ``anthropic`` only now; harmless to repeat."""
+    from perfmon.integrations import anthropic
+
+    anthropic.instrument(client)
+
+
+def uninstrument_anthropic() -> None:
+    """Undo ``instrument_anthropic()`` (nothing to do, and nothing imported, if it never ran)."""
+    integration = sys.modules.get("perfmon.integrations.anthropic")
+    if integration is not None:
+        integration.uninstrument()
+
 __all__ = [
     "ENV_API_KEY",
     "ENV_DISABLED",
@@ -41,10 +74,14 @@ __all__ = [
     "estimate_cost",
     "flush",
     "get_performance_monitor",
+    "instrument_anthropic",
+    "instrument_openai",
     "monitor_async_performance",
     "monitor_performance",
     "register_model_price",
     "shutdown",
     "stats",
     "summary_from_payload",
+    "uninstrument_anthropic",
+    "uninstrument_openai",
 ]

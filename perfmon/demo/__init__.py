@@ -1,9 +1,14 @@
 """A simulated script generator that exercises perfmon like the real one does.
 
 ``python -m perfmon.demo --url http://127.0.0.1:8000 --api-key pm_...`` generates a dozen
-episodes with a fake model client (realistic latency, token and error behaviour), records
-them with the SDK's public API and ships them through the SDK's exporter. The same seed
-gives the same calls, tokens, cache results and failures; only wall-clock timings vary.
+episodes with the real ``openai`` client talking to a local fake provider (realistic
+latency, token and error behaviour), records them with the SDK's public API, the model calls
+through ``perfmon.instrument_openai()``, and ships them through the SDK's exporter. The same
+seed gives the same calls, tokens, cache results and failures; only wall-clock timings vary.
+
+Demo time is compressed ``speed`` times (default 20): a call the simulation says takes 3.7 s
+takes 0.185 s, and perfmon measures (and shows) 0.185 s, inside sessions that are compressed
+just as much.
 
 The data set has variety worth looking at: re-runs with a warm cache, one episode whose
 dialogue prompts grew (a regression), one run on a cheaper model, a burst of rate limits,
@@ -17,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import perfmon
-from perfmon.demo._model import FakeModelClient, PromptCache
+from perfmon.demo._model import CLIENT_RETRIES, FakeModelClient, PromptCache, SimulatedModels
 from perfmon.demo._pipeline import WORKFLOW, Run, generate_episode
+from perfmon.demo.fake_provider import FakeProvider
 
 __all__ = ["DEFAULT_EPISODES", "DEFAULT_SEED", "DEFAULT_SPEED", "Run", "demo_plan", "run_demo"]
 
@@ -77,8 +83,21 @@ async def run_demo(
     *, episodes: int = DEFAULT_EPISODES, seed: int = DEFAULT_SEED, speed: float = DEFAULT_SPEED
 ) -> list[SessionResult]:
     """Generate the demo's episodes, each as one perfmon session; return them in plan order."""
-    client = FakeModelClient(seed=seed, speed=speed, cache=PromptCache())
-    plan = demo_plan(episodes)
+    import openai  # the demo needs it; the SDK itself does not
+
+    with FakeProvider(SimulatedModels(seed=seed, speed=speed)) as provider:
+        api = openai.AsyncOpenAI(base_url=provider.openai_base_url, api_key="sk-demo",
+                                 max_retries=CLIENT_RETRIES)
+        perfmon.instrument_openai(api)  # every call of this client becomes an API call
+        try:
+            client = FakeModelClient(seed=seed, speed=speed, cache=PromptCache(), client=api)
+            return await _run_plan(client, demo_plan(episodes))
+        finally:
+            await api.close()
+
+
+async def _run_plan(client: FakeModelClient, plan: list[Run]) -> list[SessionResult]:
+    """Run the plan's sessions, at most EPISODE_CONCURRENCY at a time, re-runs in order."""
     finished: dict[tuple[str, int], asyncio.Event] = {
         (run.episode, run.number): asyncio.Event() for run in plan
     }

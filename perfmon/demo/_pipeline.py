@@ -83,13 +83,17 @@ async def write_dialogue(client: FakeModelClient, run: Run, scene_key: str) -> i
     for beat in range(1, 4):
         key = f"{scene_key}:dialogue{beat}"
         if run.rate_limited and beat == 1:
-            client.failing_attempts[key] = 3  # three 429s, then the fourth attempt works
+            # Three 429s: the client's own retry fails too, so the call fails; the
+            # generator retries it, and the client's retry of that one gets through.
+            client.failing_attempts[key] = 3
         prompt = (f"Dialogue for {scene_key}, beat {beat}. Character voices: ..."
                   + "d" * 1200 * run.dialogue_prompt_scale)
         # A re-run keeps the outline and scenes but rewrites the jokes: take-specific prompt.
         if beat == 3:
             prompt += f" take {run.number}"
-        await client.complete(prompt, model=run.model, call_key=key, output_tokens=(180, 320))
+        # Dialogue is streamed, as a writing tool shows it while it is written.
+        await client.complete(prompt, model=run.model, call_key=key, output_tokens=(180, 320),
+                              stream=True)
         lines += client.rng(key, "lines").randint(4, 8)
     return lines
 
@@ -109,7 +113,7 @@ async def analyze_comedy(client: FakeModelClient, run: Run, scenes: int) -> None
     rubric = "Score the jokes against the show's comedy rubric: ..." + "r" * 900
     for scene in range(1, scenes + 1):
         if run.fail_at_analysis:
-            client.failing_attempts[f"{key}:{scene}"] = 99  # the provider is down
+            client.outages.add(f"{key}:{scene}")  # the provider is down
         # The rubric is re-sent to calibrate before every scene, bypassing the cache: the
         # analysis reports it as the same prompt sent again and again.
         await client.complete(rubric, model=MINI, call_key=f"{key}:calibrate{scene}",

@@ -1,0 +1,194 @@
+"""What ``perfmon.instrument_openai()`` adds to a model call, against the same call
+uninstrumented, in one process.
+
+Run from the repository root: ``python bench/instrument_overhead.py``. The real ``openai``
+client calls the local fake provider (no latency: the bare cost of a call over loopback
+HTTP is the reference, the hardest case for the target), served from a child process.
+Rounds alternate: uninstrumented,
+then instrumented, the patch put on and taken off between them, both inside a perfmon
+session. Each call is timed; a round's ratio is the instrumented median call time over the
+uninstrumented one, and the figure is the median over rounds (the order flips every round;
+a few untimed calls follow each patch or unpatch). Medians, because on a shared machine
+other processes stall single calls by milliseconds, far more than the instrumentation
+costs; the ratio of mean times is printed too. Target: at most 1.05 (5% more). Prints
+one line per measurement, then one JSON object on the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Run as a script from anywhere: the repository root holds the perfmon package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import openai  # noqa: E402
+
+import perfmon  # noqa: E402
+from perfmon.demo.fake_provider import Completion, FakeProvider  # noqa: E402
+
+ROUNDS = 30
+CALLS_PER_ROUND = 30
+WARMUP_CALLS = 30
+RECORDING_CALLS = 2000
+SETTLE_CALLS = 10  # after each patch or unpatch, untimed
+TIME_BUDGET_S = 120.0  # stop early (with fewer rounds) on a very busy machine
+TARGET_RATIO = 1.05
+MESSAGES = [{"role": "system", "content": "You write sitcom dialogue. " * 20},
+            {"role": "user", "content": "Scene 3: Ada meets the landlord. " * 10}]
+monitor = perfmon.get_performance_monitor()
+monitor.max_history = 1
+
+
+def plain_call(client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+
+def streamed_call(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True})
+    for _ in stream:
+        pass
+
+
+def per_call_s(call: Any, client: openai.OpenAI, instrumented: bool) -> tuple[float, float]:
+    """The median and the mean time of one call, over one round."""
+    if instrumented:
+        perfmon.instrument_openai()
+    else:
+        perfmon.uninstrument_openai()
+    with monitor.session("bench") as session:
+        # Patching a class makes the interpreter drop what it had specialized for the client
+        # classes; a generator patches once, so the calls that re-learn it are not timed.
+        for _ in range(SETTLE_CALLS):
+            call(client)
+        times = []
+        for _ in range(CALLS_PER_ROUND):
+            started = time.perf_counter()
+            call(client)
+            times.append(time.perf_counter() - started)
+    recorded = len(session.api_call_records)
+    assert recorded == (SETTLE_CALLS + CALLS_PER_ROUND if instrumented else 0), recorded
+    return statistics.median(times), statistics.fmean(times)
+
+
+def measure(call: Any, client: openai.OpenAI, deadline: float) -> dict[str, float]:
+    for _ in range(WARMUP_CALLS):
+        call(client)
+    ratios, mean_ratios, plain, instrumented = [], [], [], []
+    for round_number in range(ROUNDS):
+        if round_number >= 3 and time.monotonic() > deadline:
+            break
+        # ABBA: the order flips every round, so a drift in the machine's speed favours neither.
+        if round_number % 2:
+            with_perfmon, with_perfmon_mean = per_call_s(call, client, instrumented=True)
+            bare, bare_mean = per_call_s(call, client, instrumented=False)
+        else:
+            bare, bare_mean = per_call_s(call, client, instrumented=False)
+            with_perfmon, with_perfmon_mean = per_call_s(call, client, instrumented=True)
+        plain.append(bare)
+        instrumented.append(with_perfmon)
+        ratios.append(with_perfmon / bare)
+        mean_ratios.append(with_perfmon_mean / bare_mean)
+    perfmon.uninstrument_openai()
+    return {
+        "ratio": round(statistics.median(ratios), 4),
+        "ratio_of_means": round(statistics.median(mean_ratios), 4),
+        "uninstrumented_ms": round(statistics.median(plain) * 1000, 4),
+        "instrumented_ms": round(statistics.median(instrumented) * 1000, 4),
+        "added_us": round((statistics.median(instrumented) - statistics.median(plain)) * 1e6, 1),
+        "rounds": len(ratios),
+    }
+
+
+def recording_cost_s(client: openai.OpenAI) -> float:
+    """The instrumentation's own work for one call (start, read the answer, record), timed
+    without the HTTP exchange around it, on the arguments and answer of a real call."""
+    from openai import _base_client
+
+    from perfmon.integrations import openai as integration
+
+    seen: dict[str, Any] = {}
+    original = _base_client.SyncAPIClient.request
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.update(args=args, kwargs=kwargs, result=original(self, *args, **kwargs))
+        return seen["result"]
+
+    _base_client.SyncAPIClient.request = spy
+    try:
+        plain_call(client)
+    finally:
+        _base_client.SyncAPIClient.request = original
+    patch = integration._INSTRUMENTATION
+    patch.instrument(integration._CLASSES, client)
+    best = float("inf")
+    for _ in range(5):
+        with monitor.session("bench-recording"):
+            started = time.perf_counter()
+            for _ in range(RECORDING_CALLS):
+                call = patch.begin(client, seen["args"], seen["kwargs"])
+                patch.finish(call, seen["result"], integration._CLASSES)
+            best = min(best, (time.perf_counter() - started) / RECORDING_CALLS)
+    patch.uninstrument()
+    return best
+
+
+def serve(pipe: Any) -> None:
+    """The fake provider in its own process: its work does not compete for our GIL."""
+    with FakeProvider() as provider:
+        provider.completion = Completion(prompt_tokens=420, completion_tokens=60,
+                                         cached_tokens=256, text="word " * 30)
+        pipe.send(provider.openai_base_url)
+        pipe.recv()  # until told to stop
+
+
+def main() -> int:
+    started = time.monotonic()
+    deadline = started + TIME_BUDGET_S / 2
+    ours, theirs = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(target=serve, args=(theirs,),
+                                                         daemon=True)
+    server.start()
+    try:
+        client = openai.OpenAI(base_url=ours.recv(), api_key="sk-bench", max_retries=0)
+        results = {"chat_completion": measure(plain_call, client, deadline)}
+        deadline = time.monotonic() + TIME_BUDGET_S / 2
+        results["chat_completion_stream"] = measure(streamed_call, client, deadline)
+        recording = recording_cost_s(client)
+        client.close()
+    finally:
+        ours.send("stop")
+        server.join(10)
+    for name, figures in results.items():
+        print(f"{name:>24}: {figures['uninstrumented_ms']:.3f} ms bare, "
+              f"{figures['instrumented_ms']:.3f} ms instrumented, ratio {figures['ratio']:.4f} "
+              f"(+{figures['added_us']} us, {figures['rounds']} rounds)")
+    bare = results["chat_completion"]["uninstrumented_ms"] / 1000
+    print(f"{'recording work':>24}: {recording * 1e6:.1f} us a call, "
+          f"{(bare + recording) / bare:.4f}x the bare call's median")
+    met = all(figures["ratio"] <= TARGET_RATIO for figures in results.values())
+    print(f"{'target':>24}: instrumented <= {TARGET_RATIO}x uninstrumented: "
+          f"{'met' if met else 'MISSED'}")
+    print(json.dumps({
+        "bench": "instrument_overhead",
+        "reference": "the same openai client call against the local fake provider, "
+                     "uninstrumented, same run, interleaved",
+        "ratio": max(figures["ratio"] for figures in results.values()),
+        "target_ratio": TARGET_RATIO,
+        "met": met,
+        "results": results,
+        "recording_us": round(recording * 1e6, 1),
+        "recording_ratio": round((bare + recording) / bare, 4),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
