@@ -86,6 +86,7 @@ def session_detail(
         ],
         budget_violations=sum(1 for c in checks if not c["passed"]),
         unpriced_calls=session.api_calls.filter(cost_source="unpriced").count(),
+        otlp=selectors.otlp_report(session),
     )
     if "operations" in include:
         detail["operations"] = list(export.operation_records(session))

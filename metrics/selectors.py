@@ -5,10 +5,10 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from metrics.models import Episode, Operation, Project, Session
+from metrics.models import ApiCall, Episode, Operation, OtlpReport, Project, Session
 
 SLOWEST_OPERATIONS = 5
 
@@ -117,3 +117,30 @@ def _decode_session_cursor(cursor: str) -> tuple[datetime, int]:
         return datetime.fromisoformat(started), int(pk)
     except ValueError:
         raise InvalidCursor("the cursor is not one this API issued") from None
+
+
+OTLP_REPORT_TOP_N = 20
+
+
+def otlp_report(session: Session, *, top: int = OTLP_REPORT_TOP_N) -> dict | None:
+    """What the OTLP receiver made of the session's spans, or None if none came by OTLP.
+
+    ``ignored_attributes`` lists the ``top`` attribute names the mapping neither read nor
+    kept as metadata, most frequent first, with the number of spans (or resources) that
+    carried them.
+    """
+    report = OtlpReport.objects.filter(session=session).first()
+    if report is None:
+        return None
+    ranked = sorted(report.ignored_attributes.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "spans_received": report.spans_received,
+        "spans_rejected": report.spans_rejected,
+        "spans_stored": Operation.objects.filter(session=session).count(),
+        # OTLP calls carry their own span's id as operation id
+        "spans_mapped_to_calls": ApiCall.objects.filter(
+            session=session, operation_client_id=F("client_id")
+        ).count(),
+        "ignored_attributes": [{"name": name, "spans": n} for name, n in ranked[:top]],
+        "ignored_attribute_names": len(ranked),
+    }
