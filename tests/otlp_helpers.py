@@ -103,3 +103,20 @@ class ChatStub:
     def __exit__(self, *exc_info: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def ensure_price(provider: str, model: str, inp: str, out: str, cached: str,
+                 write: str | None = None) -> None:
+    """The shipped price row (transactional tests flush what the data migration seeded)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from metrics.models import ModelPrice
+
+    ModelPrice.objects.get_or_create(
+        provider=provider, model=model, valid_from=datetime(2025, 1, 1, tzinfo=UTC),
+        defaults={"input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out),
+                  "cached_input_per_mtok": Decimal(cached),
+                  "cache_write_per_mtok": Decimal(write) if write else None,
+                  "source": "tests"},
+    )

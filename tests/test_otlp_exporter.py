@@ -19,7 +19,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from metrics import selectors
 from metrics.models import ApiCall, Operation, OtlpTrace, Session
-from tests.otlp_helpers import ChatStub
+from tests.otlp_helpers import ChatStub, ensure_price
 
 RESOURCE = {
     "service.name": "script_generation", "service.version": "generator 1.4.2",
@@ -65,6 +65,7 @@ def _write_scenes(provider: TracerProvider, client: openai.OpenAI, scenes: int) 
 def test_an_app_instrumented_only_with_opentelemetry_gets_its_tree_calls_tokens_and_cost(
     otlp_env, project
 ):
+    ensure_price("openai", "gpt-4o-mini", str(PRICE_IN), str(PRICE_OUT), str(PRICE_CACHED))
     memory = InMemorySpanExporter()
     provider = _provider(OTLPSpanExporter(compression=Compression.Gzip), memory)
     OpenAIInstrumentor().instrument(tracer_provider=provider)

@@ -37,7 +37,10 @@ def carry_and_retire(waiting: Session) -> Carried:
 
     The caller holds the analysis lock; the row lock taken here keeps analysis off it.
     """
-    waiting = Session.objects.select_for_update().select_related("episode").get(pk=waiting.pk)
+    waiting = (
+        Session.objects.select_for_update(of=("self",)).select_related("episode")
+        .get(pk=waiting.pk)
+    )
     report = OtlpReport.objects.filter(session=waiting).first()
     carried = Carried(
         operations=[_operation(row) for row in
