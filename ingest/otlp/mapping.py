@@ -202,10 +202,16 @@ def _first_of_span(span: Span, keys: tuple[str, ...]) -> Any:
 
 
 def named_session(span: Span) -> str | None:
-    """The session id a span (or its resource) names, if it names a usable one."""
-    value = _first_of_span(span, names.SESSION_ID)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str) and len(value) <= 128 and _SLUG.match(value):
-        return value
+    """The first usable session id among the span's and its resource's attributes.
+
+    Names are tried in order (perfmon.session.id, session.id, gen_ai.conversation.id),
+    each on the span before its resource; a value that is no usable id is passed over.
+    """
+    for key in names.SESSION_ID:
+        for attributes in (span.attributes, span.resource.attributes):
+            value = attributes.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if isinstance(value, str) and len(value) <= 128 and _SLUG.match(value):
+                return value
     return None

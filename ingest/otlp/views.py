@@ -32,6 +32,16 @@ _DECODERS = {answers.PROTOBUF: decode_protobuf, answers.JSON: decode_json}
 @require_POST
 def traces(request: HttpRequest) -> HttpResponse:
     encoding = request.content_type if request.content_type in _DECODERS else answers.JSON
+    try:
+        return _export(request, encoding)
+    except (OperationalError, InterfaceError) as exc:
+        # Nothing of this request was committed; the exporter retries after Retry-After.
+        logger.warning("database unavailable during OTLP export: %s", exc)
+        return answers.failure(encoding, 503, "the database is unavailable; retry shortly",
+                               retry_after_s=RETRY_AFTER_S)
+
+
+def _export(request: HttpRequest, encoding: str) -> HttpResponse:
     key = _auth(request)
     if key is None:
         response = answers.failure(encoding, 401, "missing, unknown or revoked API key")
@@ -48,11 +58,5 @@ def traces(request: HttpRequest) -> HttpResponse:
         decoded = _DECODERS[encoding](request.body)
     except Undecodable as exc:
         return answers.failure(encoding, 400, str(exc))
-    try:
-        outcome = store_spans(key.project, decoded)
-    except (OperationalError, InterfaceError) as exc:
-        # Nothing of this request was committed; the exporter retries after Retry-After.
-        logger.warning("database unavailable during OTLP export: %s", exc)
-        return answers.failure(encoding, 503, "the database is unavailable; retry shortly",
-                               retry_after_s=RETRY_AFTER_S)
+    outcome = store_spans(key.project, decoded)
     return answers.exported(encoding, rejected=outcome.rejected, message=outcome.message())
