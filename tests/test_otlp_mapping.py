@@ -3,6 +3,7 @@ convention, without a server in between."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from ingest.otlp import genai, mapping
 from ingest.otlp.decode import decode_json, decode_protobuf
-from ingest.schemas import SessionPayload
+from ingest.schemas import ApiCallIn, OperationIn, SessionPayload
 from tests.otlp_helpers import T0_NS, export_request, span, span_id
 
 
@@ -20,8 +21,8 @@ def _payload(draft: mapping.Draft) -> dict:
         "schema_version": 1,
         "session": {"id": "ep001", "started_at": draft.started_at.isoformat(),
                     "ended_at": draft.ended_at.isoformat(), **draft.fields},
-        "operations": [op.model_dump(mode="json") for op in draft.operations],
-        "api_calls": [call.model_dump(mode="json") for call in draft.api_calls],
+        "operations": [dataclasses.asdict(op) for op in draft.operations],
+        "api_calls": [dataclasses.asdict(call) for call in draft.api_calls],
     }
 
 
@@ -47,6 +48,11 @@ def test_what_the_mapping_builds_passes_schema_v1_validation():
     assert call.completion_tokens == 60 and call.reasoning_tokens == 50  # 10 + 50 apart
     assert call.cache_write_1h_tokens == 4
     assert draft.ignored["attr99"] == 1
+
+
+def test_the_mappings_rows_have_exactly_the_schema_v1_fields():
+    for row, schema in ((mapping.OperationRow, OperationIn), (mapping.ApiCallRow, ApiCallIn)):
+        assert [f.name for f in dataclasses.fields(row)] == list(schema.model_fields)
 
 
 def test_protobuf_and_json_of_the_same_span_decode_alike():

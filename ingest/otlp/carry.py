@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.schemas import ApiCallIn, OperationIn
+from ingest.otlp.mapping import ApiCallRow, OperationRow
 from metrics import rollups
 from metrics.models import ApiCall, Operation, OtlpReport, Session
 
@@ -21,8 +21,8 @@ _CALL_FIELDS = (
 
 @dataclass
 class Carried:
-    operations: list[OperationIn]
-    api_calls: list[ApiCallIn]
+    operations: list[OperationRow]
+    api_calls: list[ApiCallRow]
     started_at: datetime
     ended_at: datetime | None
     status: str
@@ -68,16 +68,16 @@ def _retire(waiting: Session) -> None:
     waiting.delete()
 
 
-def _operation(row: dict) -> OperationIn:
-    return OperationIn.model_construct(
+def _operation(row: dict) -> OperationRow:
+    return OperationRow(
         id=row.pop("client_id"), parent_id=row.pop("parent_client_id"), **row
     )
 
 
-def _call(row: dict) -> ApiCallIn:
+def _call(row: dict) -> ApiCallRow:
     client_priced = row.pop("cost_source") == ApiCall.CostSource.CLIENT
     cost = row.pop("cost_usd")
-    return ApiCallIn.model_construct(
+    return ApiCallRow(
         id=row.pop("client_id"), operation_id=row.pop("operation_client_id"),
         cost_usd=float(cost) if client_priced and cost is not None else None, **row,
     )

@@ -66,7 +66,8 @@ def _pb_span(pb: Any, resource: Resource) -> Span:
         status_code=status.code,
         status_message=status.message,
         attributes=_pb_attributes(pb.attributes, unreadable),
-        events=[Event(e.name, _pb_attributes(e.attributes, unreadable)) for e in pb.events],
+        events=[Event(e.name, _pb_attributes(e.attributes, unreadable))
+                for e in pb.events] if pb.events else [],
         resource=resource,
         unreadable=unreadable,
     )
@@ -82,26 +83,35 @@ def _hex_or_none(raw: bytes) -> str | None:
     return raw.hex() if len(raw) == 16 and any(raw) else None
 
 
+_SCALARS = ("string_value", "int_value", "bool_value")
+
+
 def _pb_attributes(pairs: Any, unreadable: list[str]) -> dict[str, Any]:
+    # The hot loop of a protobuf export: the common scalar kinds are read inline.
     attributes = {}
     for pair in pairs:
-        value = _pb_value(pair.value)
-        if value is _NO_VALUE:
+        value = pair.value
+        kind = value.WhichOneof("value")
+        if kind in _SCALARS:
+            attributes[pair.key] = getattr(value, kind)
+            continue
+        converted = _pb_value(value, kind)
+        if converted is _NO_VALUE:
             unreadable.append(pair.key)
-        elif value is not None:
-            attributes[pair.key] = value
+        elif converted is not None:
+            attributes[pair.key] = converted
     return attributes
 
 
-def _pb_value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
+def _pb_value(value: Any, kind: str | None) -> Any:
     if kind is None:
         return None
     if kind == "array_value":
-        items = [_pb_value(v) for v in value.array_value.values]
+        items = [_pb_value(v, v.WhichOneof("value")) for v in value.array_value.values]
         return _NO_VALUE if _NO_VALUE in items else items
     if kind == "kvlist_value":
-        items = {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+        items = {kv.key: _pb_value(kv.value, kv.value.WhichOneof("value"))
+                 for kv in value.kvlist_value.values}
         return _NO_VALUE if _NO_VALUE in items.values() else items
     if kind == "bytes_value":
         return value.bytes_value.hex()

@@ -18,6 +18,9 @@ MAX_COUNT = 2**53
 MAX_USD = 10**9
 
 
+_USAGE_NAMES = frozenset().union(*names.TOKEN_GROUPS)
+
+
 @dataclass(slots=True)
 class Usage:
     prompt_tokens: int = 0
@@ -55,6 +58,8 @@ def count(attributes: dict[str, Any], keys: tuple[str, ...], bad: list[str]) -> 
 
 
 def usage(attributes: dict[str, Any], bad: list[str]) -> Usage:
+    if not attributes.keys() & _USAGE_NAMES:
+        return Usage(cost_usd=_cost(attributes, bad))
     reads = count(attributes, names.CACHE_READ_TOKENS, bad) or 0
     writes = count(attributes, names.CACHE_WRITE_TOKENS, bad) or 0
     writes_1h = min(count(attributes, names.CACHE_WRITE_1H_TOKENS, bad) or 0, writes)

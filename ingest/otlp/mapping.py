@@ -1,9 +1,12 @@
 """One session's spans into schema-v1 operations and API calls.
 
 Every value is brought within schema v1's limits here (lengths, counts, times, metadata
-size), so the rows are built with ``model_construct`` instead of being validated a second
-time: at tens of thousands of spans a second, validation would cost more than the COPY.
-``tests/test_otlp_mapping.py`` checks that what this builds passes schema-v1 validation.
+size), so the rows are not validated a second time: they are plain slotted dataclasses
+with exactly the fields of ``OperationIn`` and ``ApiCallIn``, which is all that
+``ingest.services`` and ``ingest.bulk`` read. At tens of thousands of spans a second,
+building pydantic models (even with ``model_construct``) would cost a fifth of the
+request. ``tests/test_otlp_mapping.py`` checks that the fields match the schemas and that
+what this builds passes schema-v1 validation.
 """
 
 import json
@@ -17,7 +20,7 @@ from typing import Any
 from ingest.otlp import conventions as names
 from ingest.otlp import genai
 from ingest.otlp.spans import STATUS_ERROR, Span
-from ingest.schemas import MAX_ERROR_CHARS, ApiCallIn, OperationIn
+from ingest.schemas import MAX_ERROR_CHARS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DURATION_NS = 10**9 * 10**9  # schema v1's ceiling for a duration, 10^9 s
@@ -28,12 +31,55 @@ _INDEX = re.compile(r"\.\d+(?=\.|$)")
 WRONG_TYPE = " (unreadable value)"
 
 
+@dataclass(slots=True)
+class OperationRow:
+    """The fields of ``schemas.OperationIn``."""
+
+    id: str
+    parent_id: str | None
+    name: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    success: bool | None
+    error: str | None
+    metadata: dict[str, Any]
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+@dataclass(slots=True)
+class ApiCallRow:
+    """The fields of ``schemas.ApiCallIn``."""
+
+    id: str
+    operation_id: str | None
+    provider: str | None
+    model: str | None
+    at: datetime | None
+    latency_s: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    reasoning_tokens: int
+    total_tokens: int | None
+    cost_usd: float | None
+    prompt_hash: str | None = None
+    error: bool = False
+    error_message: str | None = None
+    streamed: bool = False
+    time_to_first_token_s: float | None = None
+    attempts: int | None = None
+
+
 @dataclass
 class Draft:
     """What one request brings to one session, before it meets what is stored."""
 
-    operations: list[OperationIn] = field(default_factory=list)
-    api_calls: list[ApiCallIn] = field(default_factory=list)
+    operations: list[OperationRow] = field(default_factory=list)
+    api_calls: list[ApiCallRow] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)  # episode, workflow, release, ...
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -64,11 +110,9 @@ def _add_span(span: Span, result: Draft) -> None:
     error = _error_text(span) if failed else None
     attributes = span.attributes
     bad: list[str] = list(span.unreadable)
-    operation = OperationIn.model_construct(
-        id=span.span_id, parent_id=span.parent_id, name=span.name[:200] or "(unnamed span)",
-        started_at=started_at, ended_at=ended_at, duration_s=duration_s,
-        success=not failed, error=error,
-        metadata=_metadata(attributes, result.ignored), cache_hits=0, cache_misses=0,
+    operation = OperationRow(
+        span.span_id, span.parent_id, span.name[:200] or "(unnamed span)", started_at,
+        ended_at, duration_s, not failed, error, _metadata(attributes, result.ignored),
     )
     result.operations.append(operation)
     if genai.is_model_call(attributes):
@@ -109,21 +153,16 @@ def _error_text(span: Span) -> str | None:
     return None
 
 
-def _api_call(span: Span, operation: OperationIn, bad: list[str]) -> ApiCallIn:
+def _api_call(span: Span, operation: OperationRow, bad: list[str]) -> ApiCallRow:
     attributes = span.attributes
     usage = genai.usage(attributes, bad)
-    streamed = genai.first(attributes, names.STREAMED)
-    return ApiCallIn.model_construct(
-        id=span.span_id, operation_id=span.span_id,
-        provider=genai.provider(attributes), model=genai.model(attributes),
-        at=operation.started_at, latency_s=operation.duration_s,
-        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-        cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens,
-        cost_usd=usage.cost_usd, prompt_hash=None, error=not operation.success,
-        error_message=operation.error, streamed=streamed is True,
-        time_to_first_token_s=None, attempts=None,
+    return ApiCallRow(
+        span.span_id, span.span_id, genai.provider(attributes), genai.model(attributes),
+        operation.started_at, operation.duration_s, usage.prompt_tokens,
+        usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens,
+        usage.cache_write_1h_tokens, usage.reasoning_tokens, usage.total_tokens,
+        usage.cost_usd, error=not operation.success, error_message=operation.error,
+        streamed=genai.first(attributes, names.STREAMED) is True,
     )
 
 

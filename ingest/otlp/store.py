@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import F
 
-from ingest import services
+from ingest import bulk, services
 from ingest.otlp import mapping
 from ingest.otlp.carry import Carried, carry_and_retire
 from ingest.otlp.spans import Decoded, Span
 from ingest.schemas import SessionIn, SessionPayload
 from metrics import rollups
-from metrics.models import ApiCall, Operation, OtlpReport, OtlpTrace, Project, Session
+from metrics.models import ApiCall, OtlpReport, OtlpTrace, Project, Session
 from metrics.totals import refresh_session_totals
 
 TRACE_LOCK_CLASS = 7_404_418  # advisory-lock namespace of OTLP traces
@@ -119,8 +119,9 @@ def _store_session(project: Project, external_id: str, plan: Plan, outcome: Outc
     payload = _payload(external_id, draft, existing, carried)
     if payload is None:
         return  # nothing usable arrived and nothing was stored before
-    session = services.store_payload(project, payload).session
-    if _demote_wrapper_calls(session):
+    result = services.store_payload(project, payload)
+    session = result.session
+    if _demote_wrapper_calls(session, payload, fresh=result.created):
         refresh_session_totals(session)
     _map_traces(project, session, plan.traces)
     _update_report(session, draft, carried)
@@ -162,18 +163,32 @@ def _payload(external_id: str, draft: mapping.Draft, existing: Session | None,
     )
 
 
-def _demote_wrapper_calls(session: Session) -> int:
+def _demote_wrapper_calls(session: Session, payload: SessionPayload, *, fresh: bool) -> int:
     """A span whose child span is a model call is an operation, not a second call.
 
-    Checked in the database after every merge, so it holds whichever of the two spans
-    arrived first. OTLP calls carry their own span's id as operation id.
+    Either span may have arrived first: the parents of this payload's calls are looked
+    up, and, for a session stored before, the calls among this payload's spans whose
+    children were stored earlier. OTLP calls carry their own span's id as operation id.
     """
     calls = ApiCall.objects.filter(session=session, operation_client_id=F("client_id"))
-    parents_of_calls = Operation.objects.filter(
-        session=session, client_id__in=calls.values("client_id"), parent_client_id__isnull=False
-    ).values("parent_client_id")
-    deleted, _ = calls.filter(client_id__in=parents_of_calls).delete()
+    parent_of = {op.id: op.parent_id for op in payload.operations}
+    call_ids = [call.id for call in payload.api_calls if call.operation_id == call.id]
+    parents = sorted({parent_of[i] for i in call_ids if parent_of.get(i)})
+    wrappers: set[str] = set()
+    for chunk in _chunks(parents):
+        wrappers.update(calls.filter(client_id__in=chunk).values_list("client_id", flat=True))
+    if not fresh:
+        for chunk in _chunks(call_ids):
+            wrappers.update(calls.filter(operation__parent_client_id__in=chunk).values_list(
+                "operation__parent_client_id", flat=True))
+    deleted = 0
+    for chunk in _chunks(sorted(wrappers)):
+        deleted += calls.filter(client_id__in=chunk).delete()[0]
     return deleted
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + bulk.IN_CHUNK] for i in range(0, len(ids), bulk.IN_CHUNK)]
 
 
 def _map_traces(project: Project, session: Session, traces: dict[str, bool]) -> None:

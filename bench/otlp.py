@@ -1,0 +1,222 @@
+"""OTLP/HTTP receiver throughput against the raw PostgreSQL COPY rate of the same rows.
+
+Starts gunicorn (2 sync workers) on a scratch PostgreSQL database and posts protobuf
+ExportTraceServiceRequests, as the OTLP/HTTP exporter sends them (uncompressed, its
+default), from concurrent clients for a bounded time. Each request is one trace of
+SPANS_PER_REQUEST spans: a root naming the session and GenAI chat spans written the way
+OpenLLMetry's OpenAI instrumentation writes them. It checks that every span was stored,
+then COPYs the very rows the receiver stored (operations and API calls) into scratch
+tables with the same indexes, one transaction per session as ingest does. Prints one
+JSON object on its last line: spans_per_s_http, spans_per_s_copy, ratio (http / copy),
+p50_ms, p99_ms.
+
+Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
+(BENCH_REDIS, default redis://127.0.0.1:6379/13) on loopback; BENCH_DB names the scratch
+database it drops and recreates.
+"""
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from servers import ROOT, Gunicorn, create_api_key, manage, recreate_database, server_env
+
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
+DB_NAME = os.environ.get("BENCH_DB", "perfmon_bench_otlp")
+SPANS_PER_REQUEST = 1000
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+DURATION_S = float(os.environ.get("BENCH_DURATION_S", "20"))
+MAX_REQUESTS = 1000  # per run, whatever the duration
+T0_NS = 1_795_000_000 * 10**9
+OP_COLUMNS = (
+    "session_id, client_id, parent_client_id, parent_id, name, started_at, ended_at, "
+    "duration_s, success, error, metadata, cache_hits, cache_misses"
+)
+CALL_COLUMNS = (
+    "session_id, client_id, operation_client_id, operation_id, provider, model, at, "
+    "latency_s, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, "
+    "cache_write_1h_tokens, reasoning_tokens, total_tokens, cost_usd, cost_source, "
+    "prompt_hash, error, error_message, streamed, time_to_first_token_s, attempts"
+)
+
+
+def _kv(key: str, value) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def export_request(n: int) -> bytes:
+    """One trace: a root span naming session bench<n> and its GenAI chat spans."""
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.extend([
+        _kv("service.name", "script_generation"), _kv("service.version", "generator 1.4.2"),
+        _kv("deployment.environment.name", "bench"), _kv("host.name", "render-01"),
+        _kv("telemetry.sdk.name", "opentelemetry"), _kv("telemetry.sdk.language", "python"),
+    ])
+    spans = resource_spans.scope_spans.add()
+    spans.scope.name = "opentelemetry.instrumentation.openai.v1"
+    trace_id = n.to_bytes(16, "big")
+    root = spans.spans.add(trace_id=trace_id, span_id=(1).to_bytes(8, "big"),
+                           name="generate_full_script", start_time_unix_nano=T0_NS,
+                           end_time_unix_nano=T0_NS + SPANS_PER_REQUEST * 10**9)
+    root.attributes.extend([_kv("session.id", f"bench{n}"), _kv("perfmon.episode", "ep001")])
+    for i in range(2, SPANS_PER_REQUEST + 1):
+        chat = spans.spans.add(
+            trace_id=trace_id, span_id=i.to_bytes(8, "big"), parent_span_id=root.span_id,
+            name="openai.chat", start_time_unix_nano=T0_NS + i * 10**9 // 2,
+            end_time_unix_nano=T0_NS + i * 10**9 // 2 + 1_200_000_000, kind=3,
+        )
+        chat.attributes.extend([
+            _kv("llm.request.type", "chat"), _kv("gen_ai.system", "openai"),
+            _kv("gen_ai.request.model", "gpt-4o-mini"), _kv("gen_ai.response.model",
+                                                               "gpt-4o-mini"),
+            _kv("gen_ai.usage.input_tokens", 1200), _kv("gen_ai.usage.output_tokens", 130),
+            _kv("gen_ai.usage.cache_read.input_tokens", 1000),
+            _kv("gen_ai.usage.total_tokens", 1330), _kv("llm.is_streaming", False),
+            _kv("gen_ai.openai.api_base", "http://127.0.0.1:9/v1/"), _kv("scene", i % 12),
+        ])
+        chat.status.code = 1
+    return request.SerializeToString()
+
+
+def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    next_body = iter(range(len(bodies)))
+    deadline = time.monotonic() + DURATION_S
+
+    def client() -> None:
+        nonlocal failures
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-protobuf"}
+        while time.monotonic() < deadline:
+            with lock:
+                index = next(next_body, None)
+            if index is None:
+                return
+            started = time.perf_counter()
+            conn.request("POST", "/api/otlp/v1/traces", body=bodies[index], headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                # a full success is 200 with an empty ExportTraceServiceResponse
+                if response.status != 200 or body:
+                    failures += 1
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began, latencies, failures
+
+
+def stored_rows(database_url: str) -> dict[int, tuple[list[tuple], list[tuple]]]:
+    """The rows the receiver stored for the bench sessions, by session."""
+    by_session: dict[int, tuple[list[tuple], list[tuple]]] = {}
+    with psycopg.connect(database_url) as conn:
+        for pk, in conn.execute(
+            "SELECT id FROM metrics_session WHERE external_id LIKE 'bench%'"
+        ).fetchall():
+            # metadata as its JSON text, so COPY writes it back as it came
+            ops = conn.execute(
+                f"SELECT {OP_COLUMNS.replace('metadata', 'metadata::text')} "
+                "FROM metrics_operation WHERE session_id = %s", [pk]
+            ).fetchall()
+            calls = conn.execute(
+                f"SELECT {CALL_COLUMNS} FROM metrics_apicall WHERE session_id = %s", [pk]
+            ).fetchall()
+            by_session[pk] = (ops, calls)
+    return by_session
+
+
+def copy_rate(database_url: str, by_session: dict) -> float:
+    """Spans/s for COPY of the same operation and call rows into scratch tables."""
+    with psycopg.connect(database_url) as conn:
+        for scratch, real in (("bench_copy_ops", "metrics_operation"),
+                              ("bench_copy_calls", "metrics_apicall")):
+            conn.execute(f"DROP TABLE IF EXISTS {scratch}")
+            # Same columns, defaults and indexes as the real table (LIKE copies no FKs).
+            conn.execute(f"CREATE TABLE {scratch} (LIKE {real} INCLUDING ALL)")
+        conn.commit()
+        began = time.perf_counter()
+        for ops, calls in by_session.values():  # one transaction per session, as ingest
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY bench_copy_ops ({OP_COLUMNS}) FROM STDIN") as copy:
+                    for row in ops:
+                        copy.write_row(row)
+                with cur.copy(f"COPY bench_copy_calls ({CALL_COLUMNS}) FROM STDIN") as copy:
+                    for row in calls:
+                        copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - began
+        conn.execute("DROP TABLE bench_copy_ops")
+        conn.execute("DROP TABLE bench_copy_calls")
+        conn.commit()
+    spans = sum(len(ops) for ops, _ in by_session.values())
+    return spans / elapsed
+
+
+def main() -> None:
+    database_url = recreate_database(PG, DB_NAME)
+    # Analysis is queued, as in production; no worker runs during the measurement.
+    env = server_env(database_url, CELERY_BROKER_URL=REDIS, INGEST_RATE_LIMIT_PER_MINUTE="0")
+    manage(env, "migrate", "-v0")
+    key = create_api_key(env, "bench")
+    count = min(MAX_REQUESTS, int(DURATION_S * 20))
+    print(f"preparing {count} protobuf requests of {SPANS_PER_REQUEST} spans...", flush=True)
+    bodies = [export_request(n) for n in range(1, count + 1)]
+
+    server = Gunicorn(env, workers=2).start()
+    try:
+        # Warm-up, not measured: each worker's first requests import code and connect.
+        run_clients(server.port, key, [export_request(10**9 + n) for n in range(6)])
+        elapsed, latencies, failures = run_clients(server.port, key, bodies)
+    finally:
+        server.stop()
+    subprocess.run([sys.executable, "-m", "celery", "-A", "perfmon_site", "purge", "-f"],
+                   cwd=ROOT, env=env, capture_output=True, timeout=60)
+
+    sent = len(latencies) * SPANS_PER_REQUEST
+    by_session = stored_rows(database_url)
+    stored = sum(len(ops) for ops, _ in by_session.values()) - 6 * SPANS_PER_REQUEST
+    spans_http = stored / elapsed
+    print(f"HTTP: {len(latencies)} requests in {elapsed:.1f}s, {failures} failed, "
+          f"{stored} of {sent} spans stored", flush=True)
+    spans_copy = copy_rate(database_url, by_session)
+    print(f"COPY: {spans_copy:,.0f} spans/s (operation + API call rows)", flush=True)
+    ordered = sorted(latencies)
+    print(json.dumps({
+        "clients": CLIENTS,
+        "requests": len(latencies),
+        "spans_per_request": SPANS_PER_REQUEST,
+        "failures": failures,
+        "all_spans_stored": stored == sent,
+        "spans_per_s_http": round(spans_http, 1),
+        "spans_per_s_copy": round(spans_copy, 1),
+        "ratio": round(spans_http / spans_copy, 3),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+        "target_ratio": 0.4,
+    }))
+
+
+if __name__ == "__main__":
+    main()
