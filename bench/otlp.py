@@ -10,6 +10,10 @@ tables with the same indexes, one transaction per session as ingest does. Prints
 JSON object on its last line: spans_per_s_http, spans_per_s_copy, ratio (http / copy),
 p50_ms, p99_ms.
 
+The machine is shared, so load from elsewhere can shift between the HTTP phase and the
+COPY phase: the run alternates them in ROUNDS rounds (HTTP for a while, then COPY of the
+rows that round stored) and reports the median of the rounds' ratios.
+
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
 (BENCH_REDIS, default redis://127.0.0.1:6379/13) on loopback; BENCH_DB names the scratch
 database it drops and recreates.
@@ -34,8 +38,9 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
 DB_NAME = os.environ.get("BENCH_DB", "perfmon_bench_otlp")
 SPANS_PER_REQUEST = 1000
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
-DURATION_S = float(os.environ.get("BENCH_DURATION_S", "20"))
+DURATION_S = float(os.environ.get("BENCH_DURATION_S", "30"))  # over all rounds
 MAX_REQUESTS = 1000  # per run, whatever the duration
+ROUNDS = 5
 T0_NS = 1_795_000_000 * 10**9
 OP_COLUMNS = (
     "session_id, client_id, parent_client_id, parent_id, name, started_at, ended_at, "
@@ -57,8 +62,8 @@ def _kv(key: str, value) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def export_request(n: int) -> bytes:
-    """One trace: a root span naming session bench<n> and its GenAI chat spans."""
+def export_request(n: int, prefix: str = "bench") -> bytes:
+    """One trace: a root span naming session <prefix><n> and its GenAI chat spans."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
     resource_spans.resource.attributes.extend([
@@ -72,7 +77,7 @@ def export_request(n: int) -> bytes:
     root = spans.spans.add(trace_id=trace_id, span_id=(1).to_bytes(8, "big"),
                            name="generate_full_script", start_time_unix_nano=T0_NS,
                            end_time_unix_nano=T0_NS + SPANS_PER_REQUEST * 10**9)
-    root.attributes.extend([_kv("session.id", f"bench{n}"), _kv("perfmon.episode", "ep001")])
+    root.attributes.extend([_kv("session.id", f"{prefix}{n}"), _kv("perfmon.episode", "ep001")])
     for i in range(2, SPANS_PER_REQUEST + 1):
         chat = spans.spans.add(
             trace_id=trace_id, span_id=i.to_bytes(8, "big"), parent_span_id=root.span_id,
@@ -92,12 +97,13 @@ def export_request(n: int) -> bytes:
     return request.SerializeToString()
 
 
-def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
+def run_clients(port: int, key: str, bodies: list[bytes],
+                duration_s: float) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
     next_body = iter(range(len(bodies)))
-    deadline = time.monotonic() + DURATION_S
+    deadline = time.monotonic() + duration_s
 
     def client() -> None:
         nonlocal failures
@@ -128,12 +134,12 @@ def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[f
     return time.perf_counter() - began, latencies, failures
 
 
-def stored_rows(database_url: str) -> dict[int, tuple[list[tuple], list[tuple]]]:
-    """The rows the receiver stored for the bench sessions, by session."""
+def stored_rows(database_url: str, prefix: str) -> dict[int, tuple[list[tuple], list[tuple]]]:
+    """The rows the receiver stored for the sessions named <prefix>..., by session."""
     by_session: dict[int, tuple[list[tuple], list[tuple]]] = {}
     with psycopg.connect(database_url) as conn:
         for pk, in conn.execute(
-            "SELECT id FROM metrics_session WHERE external_id LIKE 'bench%'"
+            "SELECT id FROM metrics_session WHERE external_id LIKE %s", [f"{prefix}%"]
         ).fetchall():
             # metadata as its JSON text, so COPY writes it back as it came
             ops = conn.execute(
@@ -147,8 +153,8 @@ def stored_rows(database_url: str) -> dict[int, tuple[list[tuple], list[tuple]]]
     return by_session
 
 
-def copy_rate(database_url: str, by_session: dict) -> float:
-    """Spans/s for COPY of the same operation and call rows into scratch tables."""
+def copy_time(database_url: str, by_session: dict) -> float:
+    """Seconds to COPY the same operation and call rows into scratch tables."""
     with psycopg.connect(database_url) as conn:
         for scratch, real in (("bench_copy_ops", "metrics_operation"),
                               ("bench_copy_calls", "metrics_apicall")):
@@ -170,8 +176,24 @@ def copy_rate(database_url: str, by_session: dict) -> float:
         conn.execute("DROP TABLE bench_copy_ops")
         conn.execute("DROP TABLE bench_copy_calls")
         conn.commit()
-    spans = sum(len(ops) for ops, _ in by_session.values())
-    return spans / elapsed
+    return elapsed
+
+
+def run_round(server: Gunicorn, key: str, database_url: str, round_no: int,
+              first: int, count: int) -> dict:
+    prefix = f"bench{round_no}_"
+    bodies = [export_request(first + n, prefix) for n in range(count)]
+    elapsed, latencies, failures = run_clients(server.port, key, bodies, DURATION_S / ROUNDS)
+    by_session = stored_rows(database_url, prefix)
+    stored = sum(len(ops) for ops, _ in by_session.values())
+    copy_s = copy_time(database_url, by_session)
+    print(f"round {round_no}: {len(latencies)} requests in {elapsed:.1f}s, {failures} failed, "
+          f"{stored} of {len(latencies) * SPANS_PER_REQUEST} spans stored; "
+          f"HTTP {stored / elapsed:,.0f} spans/s, COPY {stored / copy_s:,.0f} spans/s",
+          flush=True)
+    return {"elapsed_s": elapsed, "copy_s": copy_s, "stored": stored,
+            "sent": len(latencies) * SPANS_PER_REQUEST, "latencies": latencies,
+            "failures": failures, "ratio": (stored / elapsed) / (stored / copy_s)}
 
 
 def main() -> None:
@@ -180,38 +202,31 @@ def main() -> None:
     env = server_env(database_url, CELERY_BROKER_URL=REDIS, INGEST_RATE_LIMIT_PER_MINUTE="0")
     manage(env, "migrate", "-v0")
     key = create_api_key(env, "bench")
-    count = min(MAX_REQUESTS, int(DURATION_S * 20))
-    print(f"preparing {count} protobuf requests of {SPANS_PER_REQUEST} spans...", flush=True)
-    bodies = [export_request(n) for n in range(1, count + 1)]
-
+    per_round = min(MAX_REQUESTS, int(DURATION_S * 20)) // ROUNDS
     server = Gunicorn(env, workers=2).start()
     try:
         # Warm-up, not measured: each worker's first requests import code and connect.
-        run_clients(server.port, key, [export_request(10**9 + n) for n in range(6)])
-        elapsed, latencies, failures = run_clients(server.port, key, bodies)
+        run_clients(server.port, key, [export_request(10**9 + n, "warm") for n in range(6)], 60)
+        rounds = [run_round(server, key, database_url, r, 1 + r * per_round, per_round)
+                  for r in range(ROUNDS)]
     finally:
         server.stop()
     subprocess.run([sys.executable, "-m", "celery", "-A", "perfmon_site", "purge", "-f"],
                    cwd=ROOT, env=env, capture_output=True, timeout=60)
 
-    sent = len(latencies) * SPANS_PER_REQUEST
-    by_session = stored_rows(database_url)
-    stored = sum(len(ops) for ops, _ in by_session.values()) - 6 * SPANS_PER_REQUEST
-    spans_http = stored / elapsed
-    print(f"HTTP: {len(latencies)} requests in {elapsed:.1f}s, {failures} failed, "
-          f"{stored} of {sent} spans stored", flush=True)
-    spans_copy = copy_rate(database_url, by_session)
-    print(f"COPY: {spans_copy:,.0f} spans/s (operation + API call rows)", flush=True)
-    ordered = sorted(latencies)
+    stored = sum(r["stored"] for r in rounds)
+    sent = sum(r["sent"] for r in rounds)
+    ordered = sorted(latency for r in rounds for latency in r["latencies"])
     print(json.dumps({
         "clients": CLIENTS,
-        "requests": len(latencies),
+        "requests": len(ordered),
         "spans_per_request": SPANS_PER_REQUEST,
-        "failures": failures,
+        "failures": sum(r["failures"] for r in rounds),
         "all_spans_stored": stored == sent,
-        "spans_per_s_http": round(spans_http, 1),
-        "spans_per_s_copy": round(spans_copy, 1),
-        "ratio": round(spans_http / spans_copy, 3),
+        "spans_per_s_http": round(stored / sum(r["elapsed_s"] for r in rounds), 1),
+        "spans_per_s_copy": round(stored / sum(r["copy_s"] for r in rounds), 1),
+        "round_ratios": [round(r["ratio"], 3) for r in rounds],
+        "ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
         "target_ratio": 0.4,

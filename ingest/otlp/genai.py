@@ -120,7 +120,7 @@ def model(attributes: dict[str, Any]) -> str | None:
 
 def is_model_call(attributes: dict[str, Any]) -> bool:
     """Carries GenAI attributes and is not a span kind that only groups other work."""
-    if not any(key in attributes for key in names.GENAI_MARKERS):
+    if attributes.keys().isdisjoint(names.GENAI_MARKERS):
         return False
     return not any(
         isinstance(attributes.get(key), str) and attributes[key] in kinds
