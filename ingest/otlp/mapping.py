@@ -117,14 +117,18 @@ def _add_span(span: Span, result: Draft) -> None:
     result.operations.append(operation)
     if genai.is_model_call(attributes):
         result.api_calls.append(_api_call(span, operation, bad))
-    result.ignored.update(f"{_fold(name)}{WRONG_TYPE}" for name in bad)
-    _note_session_fields(span, result)
+    if bad:
+        result.ignored.update(f"{_fold(name)}{WRONG_TYPE}" for name in bad)
+    if len(result.fields) < len(_FIELDS):
+        _note_session_fields(span, result)
     if span.parent_id is None:
         result.has_root = True
         result.root_failed = result.root_failed or failed
-    result.started_at = min(filter(None, (result.started_at, started_at)))
+    if result.started_at is None or started_at < result.started_at:
+        result.started_at = started_at
     end = ended_at or started_at
-    result.ended_at = max(filter(None, (result.ended_at, end)))
+    if result.ended_at is None or end > result.ended_at:
+        result.ended_at = end
 
 
 def _times(span: Span) -> tuple[datetime, datetime | None, float | None]:
