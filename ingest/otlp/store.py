@@ -32,7 +32,6 @@ MESSAGE_REASONS = 5
 class Outcome:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
-    sessions: list[str] = field(default_factory=list)
 
     def message(self) -> str:
         shown = "; ".join(self.reasons[:MESSAGE_REASONS])
@@ -125,33 +124,13 @@ def _store_session(project: Project, external_id: str, plan: Plan, outcome: Outc
         refresh_session_totals(session)
     _map_traces(project, session, plan.traces)
     _update_report(session, draft, carried)
-    outcome.sessions.append(external_id)
 
 
 def _payload(external_id: str, draft: mapping.Draft, existing: Session | None,
              carried: list[Carried]) -> SessionPayload | None:
-    starts = [t for t in (draft.started_at, *(c.started_at for c in carried)) if t]
-    ends = [t for t in (draft.ended_at, *(c.ended_at for c in carried)) if t]
-    if existing is not None:
-        starts.append(existing.started_at)
-        ends.append(existing.ended_at or existing.started_at)
-    if not starts:
+    session_in = _session_in(external_id, draft, existing, carried)
+    if session_in is None:
         return None
-    statuses = {c.status for c in carried} | {existing.status if existing else None}
-    if draft.root_failed or Session.Status.FAILED in statuses:
-        status = Session.Status.FAILED
-    elif draft.has_root or Session.Status.COMPLETED in statuses:
-        status = Session.Status.COMPLETED
-    else:
-        status = Session.Status.RUNNING
-    fields = {name: None for name in ("episode", "workflow", "release", "environment", "host")}
-    for c in carried:
-        fields.update({k: v for k, v in c.fields.items() if v})
-    fields.update(draft.fields)
-    session_in = SessionIn.model_construct(
-        id=external_id, started_at=min(starts), ended_at=max(ends) if ends else None,
-        status=status, cache=None, counters=None, tags=None, metadata=None, **fields,
-    )
     # Later copies of a row win: a span sent twice in one request is stored once.
     operations = {op.id: op for c in carried for op in c.operations}
     operations.update((op.id, op) for op in draft.operations)
@@ -161,6 +140,38 @@ def _payload(external_id: str, draft: mapping.Draft, existing: Session | None,
         schema_version=1, session=session_in, operations=list(operations.values()),
         api_calls=list(calls.values()),
     )
+
+
+def _session_in(external_id: str, draft: mapping.Draft, existing: Session | None,
+                carried: list[Carried]) -> SessionIn | None:
+    """The session's span of time covers what is stored and what arrived; a merge would
+    otherwise take this request's times as the newest values."""
+    starts = [t for t in (draft.started_at, *(c.started_at for c in carried)) if t]
+    ends = [t for t in (draft.ended_at, *(c.ended_at for c in carried)) if t]
+    if existing is not None:
+        starts.append(existing.started_at)
+        ends.append(existing.ended_at or existing.started_at)
+    if not starts:
+        return None
+    fields = {name: None for name in ("episode", "workflow", "release", "environment", "host")}
+    for c in carried:
+        fields.update({k: v for k, v in c.fields.items() if v})
+    fields.update(draft.fields)
+    statuses = {c.status for c in carried} | {existing.status if existing else None}
+    return SessionIn.model_construct(
+        id=external_id, started_at=min(starts), ended_at=max(ends) if ends else None,
+        status=_status(draft, statuses), cache=None, counters=None, tags=None,
+        metadata=None, **fields,
+    )
+
+
+def _status(draft: mapping.Draft, earlier: set[str | None]) -> str:
+    """Failed stays failed and finished stays finished, whatever arrives later."""
+    if draft.root_failed or Session.Status.FAILED in earlier:
+        return Session.Status.FAILED
+    if draft.has_root or Session.Status.COMPLETED in earlier:
+        return Session.Status.COMPLETED
+    return Session.Status.RUNNING
 
 
 def _demote_wrapper_calls(session: Session, payload: SessionPayload, *, fresh: bool) -> int:
