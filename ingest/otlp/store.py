@@ -46,6 +46,7 @@ class Plan:
     spans: list[Span] = field(default_factory=list)
     traces: dict[str, bool] = field(default_factory=dict)  # trace id -> named
     absorb: list[Session] = field(default_factory=list)
+    unreadable: int = 0  # spans of its traces that could not even be decoded
 
 
 def store_spans(project: Project, decoded: Decoded) -> Outcome:
@@ -59,6 +60,7 @@ def store_spans(project: Project, decoded: Decoded) -> Outcome:
     with transaction.atomic():
         _lock_traces(project, sorted(by_trace))
         plans = _plan(project, by_trace)
+        _count_unreadable(plans, decoded)
         if any(plan.absorb for plan in plans.values()):
             rollups.hold_analysis_lock()  # before any session row lock, as analysis does
         for external_id in sorted(plans):
@@ -106,6 +108,14 @@ def _plan(project: Project, by_trace: dict[str, list[Span]]) -> dict[str, Plan]:
     return plans
 
 
+def _count_unreadable(plans: dict[str, Plan], decoded: Decoded) -> None:
+    """Spans rejected while decoding still count in their session's report, where the
+    trace they name has spans that could be read."""
+    unreadable = Counter(r.trace_id for r in decoded.rejected if r.trace_id)
+    for plan in plans.values():
+        plan.unreadable = sum(unreadable[trace_id] for trace_id in plan.traces)
+
+
 def _store_session(project: Project, external_id: str, plan: Plan, outcome: Outcome) -> None:
     draft = mapping.draft(plan.spans)
     outcome.rejected += len(draft.rejected)
@@ -123,7 +133,7 @@ def _store_session(project: Project, external_id: str, plan: Plan, outcome: Outc
     if _demote_wrapper_calls(session, payload, fresh=result.created):
         refresh_session_totals(session)
     _map_traces(project, session, plan.traces)
-    _update_report(session, draft, carried)
+    _update_report(session, draft, carried, unreadable=plan.unreadable)
 
 
 def _payload(external_id: str, draft: mapping.Draft, existing: Session | None,
@@ -211,12 +221,13 @@ def _map_traces(project: Project, session: Session, traces: dict[str, bool]) -> 
     )
 
 
-def _update_report(session: Session, draft: mapping.Draft, carried: list[Carried]) -> None:
+def _update_report(session: Session, draft: mapping.Draft, carried: list[Carried], *,
+                   unreadable: int) -> None:
     report, _ = OtlpReport.objects.get_or_create(session=session)
     ignored = Counter(report.ignored_attributes)
     ignored.update(draft.ignored)
-    report.spans_received += draft.received
-    report.spans_rejected += len(draft.rejected)
+    report.spans_received += draft.received + unreadable
+    report.spans_rejected += len(draft.rejected) + unreadable
     for c in carried:
         ignored.update(c.ignored)
         report.spans_received += c.received
