@@ -170,16 +170,33 @@ def _api_call(span: Span, operation: OperationRow, bad: list[str]) -> ApiCallRow
     )
 
 
+_READ, _KEEPABLE, _IGNORED = 0, 1, 2
+_KEY_KINDS: dict[str, int] = {}  # what each attribute name is, decided once per name
+_KEY_KINDS_MAX = 10_000  # a bound, whatever names senders make up
+
+
+def _key_kind(key: str) -> int:
+    kind = _KEY_KINDS.get(key)
+    if kind is None:
+        if key in names.CONSUMED:
+            kind = _READ
+        elif len(key) <= 200 and not key.startswith(names.CONTENT_PREFIXES):
+            kind = _KEEPABLE
+        else:
+            kind = _IGNORED
+        if len(_KEY_KINDS) < _KEY_KINDS_MAX:
+            _KEY_KINDS[key] = kind
+    return kind
+
+
 def _metadata(attributes: dict[str, Any], ignored: Counter) -> dict[str, Any]:
     """Short scalar attributes the mapping does not read, within schema v1's bounds."""
     kept: dict[str, Any] = {}
     for key, value in attributes.items():
-        if key in names.CONSUMED:
+        kind = _key_kind(key)
+        if kind == _READ:
             continue
-        if (
-            len(kept) < MAX_METADATA_KEYS and len(key) <= 200 and _storable(value)
-            and not key.startswith(names.CONTENT_PREFIXES)
-        ):
+        if kind == _KEEPABLE and len(kept) < MAX_METADATA_KEYS and _storable(value):
             kept[key] = value
         else:
             ignored[_fold(key)] += 1

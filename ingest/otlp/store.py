@@ -223,7 +223,8 @@ def _map_traces(project: Project, session: Session, traces: dict[str, bool]) -> 
 
 def _update_report(session: Session, draft: mapping.Draft, carried: list[Carried], *,
                    unreadable: int) -> None:
-    report, _ = OtlpReport.objects.get_or_create(session=session)
+    # The session's row lock (held since store_payload) keeps other exports off this row.
+    report = OtlpReport.objects.filter(session=session).first() or OtlpReport(session=session)
     ignored = Counter(report.ignored_attributes)
     ignored.update(draft.ignored)
     report.spans_received += draft.received + unreadable
