@@ -1,14 +1,15 @@
 """OTLP/HTTP receiver throughput against the raw PostgreSQL COPY rate of the same rows.
 
-Starts gunicorn (2 sync workers) on a scratch PostgreSQL database and posts protobuf
-ExportTraceServiceRequests, as the OTLP/HTTP exporter sends them (uncompressed, its
-default), from concurrent clients for a bounded time. Each request is one trace of
-SPANS_PER_REQUEST spans: a root naming the session and GenAI chat spans written the way
-OpenLLMetry's OpenAI instrumentation writes them. It checks that every span was stored,
-then COPYs the very rows the receiver stored (operations and API calls) into scratch
-tables with the same indexes, one transaction per session as ingest does. Prints one
-JSON object on its last line: spans_per_s_http, spans_per_s_copy, ratio (http / copy),
-p50_ms, p99_ms.
+Starts gunicorn (BENCH_WORKERS sync workers, 2 by default) on a scratch PostgreSQL
+database and posts protobuf ExportTraceServiceRequests, as the OTLP/HTTP exporter sends
+them (uncompressed, its default), from concurrent clients for a bounded time. Each
+request is one trace of SPANS_PER_REQUEST spans: a root naming the session and GenAI
+chat spans written the way OpenLLMetry's OpenAI instrumentation writes them. It checks
+that every span was stored, then COPYs the very rows the receiver stored (operations and
+API calls) into scratch tables with the same indexes, one transaction per session as
+ingest does, once without and once with the real tables' foreign keys. Prints one JSON
+object on its last line: spans_per_s_http, spans_per_s_copy, ratio (http / copy),
+p50_ms, p99_ms, and the decode-and-map time of one request beside a worker's time.
 
 The machine is shared, so load from elsewhere can shift between the HTTP phase and the
 COPY phase: the run alternates them in ROUNDS rounds (HTTP for a while, then COPY of the
@@ -41,6 +42,7 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
 DB_NAME = os.environ.get("BENCH_DB", "perfmon_bench_otlp")
 SPANS_PER_REQUEST = 1000
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "30"))  # over all rounds
 MAX_REQUESTS = 1000  # per run, whatever the duration
 ROUNDS = 5
@@ -231,7 +233,7 @@ def main() -> None:
     manage(env, "migrate", "-v0")
     key = create_api_key(env, "bench")
     per_round = min(MAX_REQUESTS, int(DURATION_S * 20)) // ROUNDS
-    server = Gunicorn(env, workers=2).start()
+    server = Gunicorn(env, workers=WORKERS).start()
     try:
         # Warm-up, not measured: each worker's first requests import code and connect.
         run_clients(server.port, key, [export_request(10**9 + n, "warm") for n in range(6)], 60)
@@ -248,6 +250,7 @@ def main() -> None:
     ordered = sorted(latency for r in rounds for latency in r["latencies"])
     print(json.dumps({
         "clients": CLIENTS,
+        "workers": WORKERS,
         "requests": len(ordered),
         "spans_per_request": SPANS_PER_REQUEST,
         "failures": sum(r["failures"] for r in rounds),
@@ -263,7 +266,7 @@ def main() -> None:
         # CPU a worker spends decoding and mapping one request, against the time the
         # whole request takes when the workers have no queue (spans/s over two workers)
         "decode_map_ms_per_request": round(decode_map_ms, 1),
-        "worker_ms_per_request": round(2 * SPANS_PER_REQUEST * 1000 * sum(
+        "worker_ms_per_request": round(WORKERS * SPANS_PER_REQUEST * 1000 * sum(
             r["elapsed_s"] for r in rounds) / stored, 1),
         "target_ratio": 0.4,
     }))
