@@ -379,6 +379,20 @@ class ApiCallOut(BaseModel):
     error_message: str | None
 
 
+class IgnoredAttributeOut(BaseModel):
+    name: str
+    spans: int
+
+
+class OtlpReportOut(BaseModel):
+    spans_received: int
+    spans_rejected: int
+    spans_stored: int
+    spans_mapped_to_calls: int
+    ignored_attributes: list[IgnoredAttributeOut]
+    ignored_attribute_names: int
+
+
 class SessionSummaryOut(BaseModel):
     id: str
     episode: str | None
@@ -410,6 +424,8 @@ class SessionDetailOut(SessionSummaryOut):
     unpriced_calls: int
     # The SDK's health report from the latest payload (see SdkReportIn); null if none came.
     sdk: dict[str, Any] | None = None
+    # what the OTLP receiver could not map; null for sessions sent as schema v1
+    otlp: OtlpReportOut | None = None
     operations: list[OperationOut] | None = None
     api_calls: list[ApiCallOut] | None = None
 

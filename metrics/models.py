@@ -563,3 +563,41 @@ class EpisodeOperation(RollupBase, OperationSums):
 
     def __str__(self) -> str:
         return f"{self.episode or '-'} {self.workflow} {self.name}"
+
+
+# --- OpenTelemetry (OTLP) ingest -------------------------------------------------------
+
+
+class OtlpTrace(models.Model):
+    """Which session a trace's spans were stored in.
+
+    Exporters send children before their parents, and often only the root names the
+    session: until a span names one, the trace's spans wait in a session named after the
+    trace id (``named`` False), which joins the named session when it appears.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    trace_id = models.CharField(max_length=32)  # 32 lowercase hex digits
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="otlp_traces")
+    named = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "trace_id"], name="otlptrace_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.trace_id
+
+
+class OtlpReport(models.Model):
+    """What the OTLP receiver could not map for a session, so nothing is lost silently."""
+
+    session = models.OneToOneField(Session, on_delete=models.CASCADE, related_name="otlp_report")
+    spans_received = models.PositiveBigIntegerField(default=0)  # every delivery, resends too
+    spans_rejected = models.PositiveBigIntegerField(default=0)
+    # attribute name -> spans it was ignored on (indexes folded to N), the most frequent kept
+    ignored_attributes = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"OTLP report of session {self.session_id}"

@@ -5,7 +5,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from metrics.models import (
@@ -15,6 +15,7 @@ from metrics.models import (
     Finding,
     Operation,
     OperationStat,
+    OtlpReport,
     Project,
     Regression,
     Session,
@@ -189,3 +190,30 @@ def _decode_session_cursor(cursor: str) -> tuple[datetime, int]:
     if moment.tzinfo is None or not 0 < row < 2**63:
         raise InvalidCursor("the cursor is not one this API issued")
     return moment, row
+
+
+OTLP_REPORT_TOP_N = 20
+
+
+def otlp_report(session: Session, *, top: int = OTLP_REPORT_TOP_N) -> dict | None:
+    """What the OTLP receiver made of the session's spans, or None if none came by OTLP.
+
+    ``ignored_attributes`` lists the ``top`` attribute names the mapping neither read nor
+    kept as metadata, most frequent first, with the number of spans (or resources) that
+    carried them.
+    """
+    report = OtlpReport.objects.filter(session=session).first()
+    if report is None:
+        return None
+    ranked = sorted(report.ignored_attributes.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "spans_received": report.spans_received,
+        "spans_rejected": report.spans_rejected,
+        "spans_stored": Operation.objects.filter(session=session).count(),
+        # OTLP calls carry their own span's id as operation id
+        "spans_mapped_to_calls": ApiCall.objects.filter(
+            session=session, operation_client_id=F("client_id")
+        ).count(),
+        "ignored_attributes": [{"name": name, "spans": n} for name, n in ranked[:top]],
+        "ignored_attribute_names": len(ranked),
+    }

@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from ingest import errors
 from ingest.api import router as ingest_router
+from ingest.otlp.views import traces as otlp_traces
 from ingest.parser import StrictJsonParser
 
 api = NinjaAPI(
@@ -19,6 +20,7 @@ errors.register(api)
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("api/otlp/v1/traces", otlp_traces, name="otlp-traces"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("metrics.urls")),
