@@ -80,8 +80,8 @@ def session_detail(
         ],
         budget_violations=report.budget_violations,
         unpriced_calls=report.unpriced_calls,
-        sdk=session.sdk_report,
-        otlp=selectors.otlp_report(session),
+        sdk=report.sdk,
+        otlp=report.otlp,
     )
     if "operations" in include:
         detail["operations"] = list(payloads.operation_records(session))

@@ -95,6 +95,12 @@ class SessionReport:
     budget_checks: list[BudgetCheck]
     calls_by_model: list[dict]
     cache_by_operation: list[OperationStat]
+    otlp: dict | None  # what the OTLP receiver could not map, for sessions sent as traces
+
+    @property
+    def sdk(self) -> dict | None:
+        """The SDK's own health as its exporter last reported it."""
+        return self.session.sdk_report
 
     @property
     def unpriced_calls(self) -> int:
@@ -121,6 +127,7 @@ def session_report(session: Session) -> SessionReport:
         cache_by_operation=list(
             stats.filter(Q(cache_hits__gt=0) | Q(cache_misses__gt=0)).order_by("name")
         ),
+        otlp=otlp_report(session),
     )
 
 
