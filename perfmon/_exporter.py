@@ -13,10 +13,8 @@ API-call id. Each payload carries the SDK's own counts in ``session.sdk`` (see _
 from __future__ import annotations
 
 import atexit
-import email.utils
 import gzip
 import http.client
-import json
 import logging
 import math
 import os
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from perfmon import _health
+from perfmon._http import NoRedirect, dumps, parse_retry_after
 from perfmon._spool import Spool
 from perfmon._wire import MAX_API_CALLS, MAX_OPERATIONS
 
@@ -64,55 +63,6 @@ class _Flush:
 
 _STOP = object()
 _STOP_PASS, _SUSPECT, _SKIPPED = "stop-pass", "suspect", "skipped"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect would turn the POST into a GET; treat it as a configuration error instead.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _finite(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe copy: non-finite floats become null, runaway nesting becomes text."""
-    if depth > 32:
-        return str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v, depth + 1) for v in value]
-    return value
-
-
-def dumps(payload: dict[str, Any]) -> bytes:
-    kwargs: dict[str, Any] = {
-        "separators": (",", ":"),
-        "ensure_ascii": False,
-        "default": str,
-        "allow_nan": False,
-    }
-    try:
-        text = json.dumps(payload, **kwargs)
-    except ValueError:  # NaN/inf or a circular reference in user metadata
-        text = json.dumps(_finite(payload), **kwargs)
-    return text.encode("utf-8")
 
 
 class Exporter:
@@ -155,7 +105,7 @@ class Exporter:
         self._last_answer: tuple[int | None, str] = (None, "")
         self._accepted = 0  # payloads the server took, for telling poison from an outage
         self._suspects: dict[str, tuple[int, int]] = {}  # spool file -> (5xx answers, mark)
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._opener = urllib.request.build_opener(NoRedirect())
         self._random = random.Random()
         self._stats = dict.fromkeys(STAT_KEYS, 0)
         self._logged: set[str] = set()
@@ -450,7 +400,7 @@ class Exporter:
             except Exception:
                 detail = ""
             header = exc.headers.get("Retry-After") if exc.headers else None
-            retry_after = _parse_retry_after(header)
+            retry_after = parse_retry_after(header)
             exc.close()
             return exc.code, retry_after, detail
         except (OSError, http.client.HTTPException, ValueError) as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import perfmon
-from perfmon import _config, _exporter, get_performance_monitor
+from perfmon import _config, _exporter, _http, get_performance_monitor
 from tests.sdk_helpers import (  # noqa: F401  (isolated_perfmon is an autouse fixture)
     Answer,
     IngestStub,
@@ -304,9 +304,9 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(tmp_path):
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
-    assert _exporter._parse_retry_after("7") == 7.0
-    assert _exporter._parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past
-    assert _exporter._parse_retry_after("soon") is None
+    assert _http.parse_retry_after("7") == 7.0
+    assert _http.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past
+    assert _http.parse_retry_after("soon") is None
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
