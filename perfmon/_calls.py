@@ -156,7 +156,7 @@ def new_call(op: OperationMetrics | None, tokens_used: int, cost: float | None,
     call.provider, call.model = fields["provider"], fields["model"]
     call.latency_s = None if latency_s is None else max(0.0, float(latency_s))
     for field in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
-        setattr(call, field, fields[field])
+        setattr(call, field, _optional_count(fields[field]))  # negative: the server refuses
     call.cache_write_1h_tokens = _part("cache_write_1h_tokens", fields, "cache_write_tokens")
     call.reasoning_tokens = _part("reasoning_tokens", fields, "completion_tokens")
     call.streamed = bool(fields["streamed"])
@@ -164,8 +164,8 @@ def new_call(op: OperationMetrics | None, tokens_used: int, cost: float | None,
     call.time_to_first_token_s = None if ttft is None else max(0.0, float(ttft))
     attempts = _optional_count(fields["attempts"])
     call.attempts = None if attempts is None else max(1, attempts)
-    prompt_tokens, completion_tokens = fields["prompt_tokens"], fields["completion_tokens"]
-    call.total_tokens = tokens_used or (prompt_tokens or 0) + (completion_tokens or 0)
+    prompt_tokens, completion_tokens = call.prompt_tokens, call.completion_tokens
+    call.total_tokens = _wire.count(tokens_used) or (prompt_tokens or 0) + (completion_tokens or 0)
     call.cost_usd = _valid_cost(cost)
     call.estimated_cost_usd = None if call.cost_usd is not None else _pricing.estimate_cost(
         call.model, prompt_tokens, completion_tokens, call.cached_tokens,
@@ -173,5 +173,6 @@ def new_call(op: OperationMetrics | None, tokens_used: int, cost: float | None,
     )
     prompt = fields["prompt"]
     call.prompt_hash = None if prompt is None else hash_prompt(prompt)
-    call.error, call.error_message = _error_fields(error, fields["error_message"])
+    call.error, message = _error_fields(error, fields["error_message"])
+    call.error_message = None if message is None else _wire.text(message, _wire.MAX_ERROR_CHARS)
     return call

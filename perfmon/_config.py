@@ -148,7 +148,8 @@ def session_finished(session: Any) -> None:
 
 def flush(timeout: float = 5.0) -> bool:
     """Wait up to ``timeout`` seconds until every ended session has been sent (or spooled or
-    dropped) and the spool has been tried once. True when there is nothing left to do."""
+    dropped) and the spool has been resent as far as the server takes it. True when that
+    finished in time, False on a timeout or while the server refuses the API key."""
     exporter = _exporter
     return True if exporter is None else exporter.flush(timeout)
 
@@ -162,7 +163,8 @@ def shutdown(timeout: float = 2.0) -> bool:
 
 
 def stats() -> dict[str, int] | None:
-    """What the exporter has sent, retried, spooled, resent, dropped and rejected (payload
-    counts since configure), plus the current queue and spool sizes; None if not exporting."""
+    """What the exporter has sent, retried, spooled, resent, dropped, rejected and quarantined
+    (payload counts since configure) and the spool problems it met (``spool_errors``), plus
+    the current queue, spool and quarantine sizes; None if not exporting."""
     exporter = _exporter
     return None if exporter is None else exporter.stats()

@@ -13,10 +13,8 @@ API-call id. Each payload carries the SDK's own counts in ``session.sdk`` (see _
 from __future__ import annotations
 
 import atexit
-import email.utils
 import gzip
 import http.client
-import json
 import logging
 import math
 import os
@@ -27,11 +25,12 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from perfmon import _health
+from perfmon._http import NoRedirect, dumps, parse_retry_after
+from perfmon._resend import FAILED, REFUSED, REJECTED, SENT, SpoolResender
 from perfmon._spool import Spool
 from perfmon._wire import MAX_API_CALLS, MAX_OPERATIONS
 
@@ -41,16 +40,8 @@ ENDPOINT_PATH = "/api/v1/sessions"
 MiB = 1024 * 1024
 STAT_KEYS = ("sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
              "spool_errors")
-SENT, REJECTED, FAILED, REFUSED = "sent", "rejected", "failed", "refused"
 _AUTH_STATUSES = (401, 403)
-# 5xx that mean "the server is unavailable" (retry everything later) rather than "this payload
-# breaks the server" (quarantine it once it has failed _POISON_ANSWERS times while the server
-# accepted other payloads).
-_UNAVAILABLE = (502, 503, 504)
-_POISON_ANSWERS = 3
-_SUSPECT_RETRY_S = 1.0  # next spool pass while a payload is suspected of breaking the server
 _EXIT_SPOOL_BUDGET_S = 0.5  # after the exit flush times out, time allowed to spool leftovers
-_SPOOL_BATCH = 50  # files resent per pass, so queued sessions are not starved
 
 
 class _Flush:
@@ -63,59 +54,9 @@ class _Flush:
 
 
 _STOP = object()
-_STOP_PASS, _SUSPECT, _SKIPPED = "stop-pass", "suspect", "skipped"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect would turn the POST into a GET; treat it as a configuration error instead.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _finite(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe copy: non-finite floats become null, runaway nesting becomes text."""
-    if depth > 32:
-        return str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v, depth + 1) for v in value]
-    return value
-
-
-def dumps(payload: dict[str, Any]) -> bytes:
-    kwargs: dict[str, Any] = {
-        "separators": (",", ":"),
-        "ensure_ascii": False,
-        "default": str,
-        "allow_nan": False,
-    }
-    try:
-        text = json.dumps(payload, **kwargs)
-    except ValueError:  # NaN/inf or a circular reference in user metadata
-        text = json.dumps(_finite(payload), **kwargs)
-    return text.encode("utf-8")
-
-
-class Exporter:
+class Exporter(SpoolResender):
     """Sends finished (and optionally running) sessions to ``{url}/api/v1/sessions``."""
 
     def __init__(
@@ -155,7 +96,7 @@ class Exporter:
         self._last_answer: tuple[int | None, str] = (None, "")
         self._accepted = 0  # payloads the server took, for telling poison from an outage
         self._suspects: dict[str, tuple[int, int]] = {}  # spool file -> (5xx answers, mark)
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._opener = urllib.request.build_opener(NoRedirect())
         self._random = random.Random()
         self._stats = dict.fromkeys(STAT_KEYS, 0)
         self._logged: set[str] = set()
@@ -450,7 +391,7 @@ class Exporter:
             except Exception:
                 detail = ""
             header = exc.headers.get("Retry-After") if exc.headers else None
-            retry_after = _parse_retry_after(header)
+            retry_after = parse_retry_after(header)
             exc.close()
             return exc.code, retry_after, detail
         except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -477,103 +418,6 @@ class Exporter:
                     continue  # logged once as a spool problem
                 self._log_once("spool-full", "perfmon: spool %s is full; dropping payloads "
                                "(counted in stats()['dropped'])", self._spool.directory)
-
-    def _resend_spool(self) -> float | None:
-        """One pass over (at most ``_SPOOL_BATCH`` of) the spool, oldest first. Returns when to
-        pass again: 0 with more to send, soon while a payload is suspected of breaking the
-        server, None (the usual interval) when done or when the server is unavailable."""
-        if self._spool is None:
-            return None
-        pending = self._spool.pending()
-        if not pending:
-            self._spool_dirty = False
-            return None
-        failed_in_a_row = 0
-        for path in pending[:_SPOOL_BATCH]:
-            outcome = self._resend_file(path)
-            if outcome == _STOP_PASS:
-                return None
-            # Two payloads in a row breaking the server: it is broken, not the payloads.
-            failed_in_a_row = failed_in_a_row + 1 if outcome == _SUSPECT else 0
-            if failed_in_a_row >= 2:
-                return None
-        self._spool_dirty = len(pending) > _SPOOL_BATCH
-        if self._spool_dirty:
-            return 0.0  # a backlog goes out at network speed, a batch at a time
-        return _SUSPECT_RETRY_S if self._suspects else None
-
-    def _drain_spool(self, deadline: float) -> None:
-        """Pass over the spool until it is empty, stuck, or ``deadline`` (for flush)."""
-        while self._resend_spool() == 0.0 and time.monotonic() < deadline:
-            pass
-
-    def _resend_file(self, path: Path) -> str:
-        spool = self._spool
-        assert spool is not None
-        claimed = spool.claim(path)
-        if claimed is None:
-            return _SKIPPED  # another sender has it
-        try:
-            body = claimed.read_bytes()
-        except OSError as exc:
-            spool.release(claimed)
-            self._spool_error("reading", exc)
-            return _SKIPPED
-        outcome = self._deliver(body, retry=False)
-        status = self._last_answer[0]
-        if outcome == SENT:
-            self._count("resent")
-        elif outcome == REJECTED or (outcome == FAILED and self._poisoned(path.name, status)):
-            self._quarantine(body, path.name)
-        elif outcome == FAILED and status is not None and status >= 500 and (
-                status not in _UNAVAILABLE):
-            spool.release(claimed)
-            return _SUSPECT  # try the payloads behind it; it may be this one
-        else:  # unreachable, throttled, unavailable or a refused key: wait for the next pass
-            spool.release(claimed)
-            return _STOP_PASS
-        spool.remove(claimed)
-        self._suspects.pop(path.name, None)
-        return outcome
-
-    def _poisoned(self, name: str, status: int | None) -> bool:
-        """True once this file got its ``_POISON_ANSWERS``-th 5xx (other than 502/503/504)
-        while the server accepted other payloads since its first one."""
-        if status is None or status < 500 or status in _UNAVAILABLE:
-            return False
-        answers, mark = self._suspects.get(name, (0, self._accepted))
-        answers += 1
-        if answers >= _POISON_ANSWERS and self._accepted > mark:
-            return True
-        if len(self._suspects) < 10 * _SPOOL_BATCH:  # bounded memory
-            self._suspects[name] = (answers, mark)
-        return False
-
-    def _quarantine(self, body: bytes, name: str) -> None:
-        status, detail = self._last_answer
-        reason = {"status": status, "detail": detail[:1000], "endpoint": self.endpoint,
-                  "at": datetime.now(UTC).isoformat()}
-        spool = self._spool
-        if spool is not None and spool.quarantine(body, name, reason):
-            self._count("quarantined")
-            if status is not None and status >= 500:
-                self._log_once("quarantined-5xx", "perfmon: a spooled payload kept getting "
-                               "HTTP %s while others were accepted; set aside with the reason "
-                               "in %s (counted in stats()['quarantined'])", status,
-                               spool.quarantine_directory)
-        else:
-            self._count("dropped")
-
-    def _quarantine_place(self) -> str:
-        spool = self._spool
-        return str(spool.quarantine_directory) if spool is not None else "nowhere (no spool)"
-
-    def _spool_error(self, action: str, exc: OSError) -> None:
-        self._count("spool_errors")
-        self._log_once("spool-problem", "perfmon: spool problem while %s (%s: %s); payloads "
-                       "that cannot be spooled are dropped and counted in stats()['dropped'] "
-                       "(errors in stats()['spool_errors']). Further problems of this kind are "
-                       "not logged.", action, type(exc).__name__, exc)
 
     def _spool_leftovers(self, deadline: float) -> None:
         inflight = self._inflight

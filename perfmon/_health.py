@@ -63,9 +63,12 @@ def operation_cost_ns() -> float:
     """What recording one decorated call costs in this process, measured on first use."""
     global _operation_cost_ns
     with _lock:
-        if _operation_cost_ns is None:
-            _operation_cost_ns = contextvars.Context().run(_measure)
-        return _operation_cost_ns
+        if _operation_cost_ns is not None:
+            return _operation_cost_ns
+        measured = contextvars.Context().run(_measure)
+        if _core._enabled:  # disabled, the wrapper only checks a flag: measure again later
+            _operation_cost_ns = measured
+        return measured
 
 
 def report(session: Any, counts: dict[str, int]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ MAX_KEYS = 100
 MAX_TAGS = 50
 MAX_DEPTH = 8  # the metadata object itself is level 1
 MAX_ERROR_CHARS = 2000  # the server takes 10,000; an error message rarely needs more
+MAX_INT = 2**63
 OPERATION_METADATA_BYTES = 16 * 1024
 SESSION_METADATA_BYTES = 64 * 1024
 MAX_OPERATIONS = 100_000  # per request
@@ -69,11 +70,11 @@ MODEL_MAX = 128
 
 
 def name(value: Any) -> str:
-    return str(value)[:NAME_MAX] or "?"
+    return _printable(value)[:NAME_MAX] or "?"
 
 
 def text(value: Any, limit: int = TEXT_MAX) -> str | None:
-    return None if value is None else str(value)[:limit]
+    return None if value is None else _printable(value)[:limit]
 
 
 def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
@@ -84,8 +85,9 @@ def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
 
 
 def count(value: Any) -> int:
+    """A token or event count as the server takes it: 0 to 2**53 (bad values become 0)."""
     try:
-        return max(0, int(value))
+        return min(max(0, int(value)), 2**53)
     except (TypeError, ValueError, OverflowError):
         return 0
 
@@ -121,8 +123,10 @@ def fit_metadata(meta: dict[Any, Any] | None, max_bytes: int) -> dict[str, Any]:
 
 
 def _json_value(value: Any, *, depth: int) -> Any:
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, int):  # past 64 bits the server cannot store it (nor JSON, at 4,300)
+        return value if -MAX_INT < value < MAX_INT else f"<integer of {value.bit_length()} bits>"
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if depth > MAX_DEPTH:
@@ -132,8 +136,15 @@ def _json_value(value: Any, *, depth: int) -> Any:
                 for k, v in list(value.items())[:MAX_KEYS]}
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_value(v, depth=depth + 1) for v in value]
-    return str(value)[:1000]
+    return _printable(value)[:1000]
+
+
+def _printable(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # a user's __str__ must not cost the session
+        return f"<unprintable {type(value).__name__}>"
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode())
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8", errors="replace"))
