@@ -92,6 +92,10 @@ class Call:
         # is its own cleanup, and the outcome (an event, the end, an error) is still to come.
         self.reading = False
 
+    @property
+    def waiting_for_first_token(self) -> bool:
+        return self._first_ns is None
+
     def first_token(self) -> None:
         if self._first_ns is None:
             self._first_ns = time.perf_counter_ns()
