@@ -327,3 +327,24 @@ def test_endpoints_it_does_not_know_pass_through_unrecorded(provider):
                 model="text-embedding-3-small", input="Ada")
 
     assert wire_calls(session) == []
+
+
+def test_a_patch_laid_over_ours_survives_uninstrument_and_reinstrument(provider):
+    perfmon.instrument_openai()
+    ours = _base_client.BaseClient.__dict__["_build_request"]
+
+    def theirs(self, *args, **kwargs):  # another tool wrapping the same method after us
+        return ours(self, *args, **kwargs)
+
+    _base_client.BaseClient._build_request = theirs
+    try:
+        perfmon.uninstrument_openai()
+        assert _base_client.BaseClient.__dict__["_build_request"] is theirs
+        perfmon.instrument_openai()
+        with monitor.session("s1") as session:
+            create(sync_client(provider))
+        assert only_call(session)["attempts"] == 1  # counted once, not once per layer
+    finally:
+        _base_client.BaseClient._build_request = ours  # the other tool goes away
+        perfmon.uninstrument_openai()
+    assert "__perfmon_original__" not in vars(_base_client.BaseClient._build_request)
