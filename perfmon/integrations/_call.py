@@ -69,8 +69,8 @@ class Call:
     """One call in flight, from the first HTTP attempt to its single record."""
 
     __slots__ = ("_session", "_op", "provider", "model", "_prompt", "_started_ns",
-                 "_first_ns", "attempts", "streamed", "ledger", "_once", "endpoint", "state",
-                 "reading", "__weakref__")
+                 "_first_ns", "_last_ns", "attempts", "streamed", "ledger", "_once",
+                 "endpoint", "state", "reading", "__weakref__")
 
     def __init__(self, session: Any, op: Any, provider: str, model: str | None,
                  prompt: Any) -> None:
@@ -81,6 +81,7 @@ class Call:
         self._prompt = prompt_snapshot(prompt)
         self._started_ns = time.perf_counter_ns()
         self._first_ns: int | None = None
+        self._last_ns: int | None = None  # when the last stream event arrived
         self.attempts = 0
         self.streamed = False
         self.ledger = Ledger()
@@ -91,18 +92,30 @@ class Call:
         # is its own cleanup, and the outcome (an event, the end, an error) is still to come.
         self.reading = False
 
+    @property
+    def waiting_for_first_token(self) -> bool:
+        return self._first_ns is None
+
     def first_token(self) -> None:
         if self._first_ns is None:
             self._first_ns = time.perf_counter_ns()
 
     def finish(self, error: BaseException | None = None) -> None:
         """Record the call (only the first time this is called); never raises."""
+        self._finish(error, time.perf_counter_ns())
+
+    def dropped(self) -> None:
+        """The caller let go of a stream without closing it: the call ended with the last
+        event it received (the garbage collector may come much later)."""
+        self._finish(None, self._last_ns or time.perf_counter_ns())
+
+    def _finish(self, error: BaseException | None, end_ns: int) -> None:
         try:
             self._once.pop()
         except IndexError:
             return
         try:
-            self._record(error)
+            self._record(error, end_ns)
         except Exception:  # recording must never break the caller's model call
             log.debug("perfmon: could not record a %s call", self.provider, exc_info=True)
 
@@ -115,8 +128,7 @@ class Call:
         except Exception:
             log.debug("perfmon: could not read a %s response", self.provider, exc_info=True)
 
-    def _record(self, error: BaseException | None) -> None:
-        now = time.perf_counter_ns()
+    def _record(self, error: BaseException | None, end_ns: int) -> None:
         ttft = None if self._first_ns is None else (self._first_ns - self._started_ns) / 1e9
         ledger = self.ledger
         message = None if error is None else describe_error(error)[:_MAX_ERROR_MESSAGE]
@@ -126,7 +138,7 @@ class Call:
             "cached_tokens": ledger.cached_tokens, "cache_write_tokens": ledger.cache_write_tokens,
             "cache_write_1h_tokens": ledger.cache_write_1h_tokens,
             "reasoning_tokens": ledger.reasoning_tokens,
-            "latency_s": (now - self._started_ns) / 1e9, "time_to_first_token_s": ttft,
+            "latency_s": (end_ns - self._started_ns) / 1e9, "time_to_first_token_s": ttft,
             "streamed": self.streamed, "attempts": self.attempts or None,
             "prompt": self._prompt, "error_message": message,
         }
@@ -141,6 +153,7 @@ class Call:
             except Exception:
                 log.debug("perfmon: could not read a %s stream event", self.provider,
                           exc_info=True)
+        self._last_ns = time.perf_counter_ns()  # after first_token(): never before it
 
 
 def count_attempt() -> None:
@@ -151,8 +164,11 @@ def count_attempt() -> None:
 
 
 def _ended(call: Call, exc: BaseException) -> None:
-    # A caller that stops reading (close, break, garbage collection) is not an error.
-    call.finish(None if isinstance(exc, GeneratorExit) else exc)
+    # A caller that stops reading (break, then garbage collection) is not an error.
+    if isinstance(exc, GeneratorExit):
+        call.dropped()
+    else:
+        call.finish(exc)
 
 
 def watch_stream(stream: Any, call: Call) -> Any:
@@ -183,7 +199,7 @@ def watch_stream(stream: Any, call: Call) -> Any:
 
     stream._iterator = observed()
     _finish_on_close(stream.response, "close", call)
-    weakref.finalize(stream, call.finish)
+    weakref.finalize(stream, call.dropped)
     return stream
 
 
@@ -216,7 +232,7 @@ def watch_async_stream(stream: Any, call: Call) -> Any:
     stream._iterator = observed()
     _finish_on_close(stream.response, "aclose", call)
     _finish_on_close(stream.response, "close", call)
-    weakref.finalize(stream, call.finish)
+    weakref.finalize(stream, call.dropped)
     return stream
 
 

@@ -63,21 +63,33 @@ class Instrumentation:
                 self._everywhere = True
             else:
                 self._clients.add(client)
-            if not self._patched:
-                self._patch(classes)
+            self._patch(classes)
 
     def uninstrument(self) -> None:
         with self._lock:
             self._everywhere = False
             self._clients.clear()
+            kept = []
             for owner, name in self._patched:
-                setattr(owner, name, getattr(owner.__dict__[name], _MARK))
-            self._patched.clear()
+                original = getattr(owner.__dict__.get(name), _MARK, None)
+                if original is None:
+                    # Someone patched over ours: our wrapper stays under theirs, passing
+                    # every call through, and is not patched in a second time later.
+                    kept.append((owner, name))
+                else:
+                    setattr(owner, name, original)
+            self._patched = kept
 
     def _patch(self, classes: Client) -> None:
-        self._wrap(classes.base, "_build_request", _counting)
-        self._wrap(classes.sync, "request", lambda f: self._sync_request(f, classes))
-        self._wrap(classes.async_, "request", lambda f: self._async_request(f, classes))
+        """Wrap each method not wrapped yet (so that instrumenting twice changes nothing)."""
+        targets = (
+            (classes.base, "_build_request", _counting),
+            (classes.sync, "request", lambda f: self._sync_request(f, classes)),
+            (classes.async_, "request", lambda f: self._async_request(f, classes)),
+        )
+        for owner, name, wrapper in targets:
+            if (owner, name) not in self._patched:
+                self._wrap(owner, name, wrapper)
 
     def _wrap(self, owner: type, name: str, wrapper: Callable[[Any], Any]) -> None:
         original = owner.__dict__[name]

@@ -44,13 +44,18 @@ def _chat_response(call: Call, response: Any) -> None:
 
 
 def _chat_chunk(call: Call, chunk: Any) -> None:
-    call.model = read(chunk, "model") or call.model
-    choices = read(chunk, "choices")
-    if choices:
-        delta = read(choices[0], "delta")
-        if read(delta, "content") or read(delta, "tool_calls") or read(delta, "refusal"):
-            call.first_token()
-    _chat_usage(call, read(chunk, "usage"))
+    # Runs for every chunk: after the first token only the usage chunk needs reading.
+    if call.waiting_for_first_token:
+        call.model = read(chunk, "model") or call.model
+        choices = read(chunk, "choices")
+        if choices:
+            delta = read(choices[0], "delta")
+            if read(delta, "content") or read(delta, "tool_calls") or read(delta, "refusal"):
+                call.first_token()
+    usage = read(chunk, "usage")
+    if usage is not None:
+        call.model = read(chunk, "model") or call.model
+        _chat_usage(call, usage)
 
 
 def _responses_response(call: Call, response: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import time
 
 import openai
 import pytest
@@ -123,13 +124,19 @@ def test_an_abandoned_stream_is_recorded_once_with_what_was_received(provider, a
                 for _ in stream:
                     break
         else:
+            started = time.perf_counter()
             stream = create(client, stream=True, stream_options={"include_usage": True})
             next(iter(stream))
+            read_for = time.perf_counter() - started
             if abandon == "close":
                 stream.close()
                 assert len(wire_calls(session)) == 1  # recorded at once, not at collection
+            else:
+                time.sleep(0.2)  # the caller moves on; the collector comes later still
             del stream
             gc.collect()
+            # Dropped: the call ended with the last chunk the caller took, not at collection.
+            assert abandon == "close" or only_call(session)["latency_s"] <= read_for
 
     call = only_call(session)
     assert call["streamed"] is True and call["error"] is False
@@ -320,3 +327,24 @@ def test_endpoints_it_does_not_know_pass_through_unrecorded(provider):
                 model="text-embedding-3-small", input="Ada")
 
     assert wire_calls(session) == []
+
+
+def test_a_patch_laid_over_ours_survives_uninstrument_and_reinstrument(provider):
+    perfmon.instrument_openai()
+    ours = _base_client.BaseClient.__dict__["_build_request"]
+
+    def theirs(self, *args, **kwargs):  # another tool wrapping the same method after us
+        return ours(self, *args, **kwargs)
+
+    _base_client.BaseClient._build_request = theirs
+    try:
+        perfmon.uninstrument_openai()
+        assert _base_client.BaseClient.__dict__["_build_request"] is theirs
+        perfmon.instrument_openai()
+        with monitor.session("s1") as session:
+            create(sync_client(provider))
+        assert only_call(session)["attempts"] == 1  # counted once, not once per layer
+    finally:
+        _base_client.BaseClient._build_request = ours  # the other tool goes away
+        perfmon.uninstrument_openai()
+    assert "__perfmon_original__" not in vars(_base_client.BaseClient._build_request)
