@@ -140,6 +140,33 @@ def test_the_drill_catches_sync_workers(site_env):
             normal_requests(address, key, "sync")  # TimeoutError and URLError are OSErrors
 
 
+def test_an_oversized_body_is_refused_before_it_is_received(site_env):
+    """Under ASGI Django reads the whole body first; the cap in front of it must not."""
+    env, key = site_env
+    with serving(env, documented_command()) as address:
+        host, port = address.split(":")
+        with socket.create_connection((host, int(port)), timeout=ANSWER_BOUND_S) as conn:
+            conn.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Authorization: Bearer " + key.encode() + b"\r\n"
+                         b"Content-Type: application/json\r\n"
+                         b"Content-Length: 5000000000\r\n\r\n{")  # 5 GB declared, 1 sent
+            answer = conn.recv(4096)
+        with socket.create_connection((host, int(port)), timeout=ANSWER_BOUND_S) as conn:
+            conn.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b" " * 1_000_000
+            try:  # the server may close mid-upload once past the cap: that is the point
+                for _ in range(12):  # 12 MB, past the 10 MiB cap, no length declared
+                    conn.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            except OSError:
+                pass
+            chunked_answer = conn.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert chunked_answer.startswith(b"HTTP/1.1 413")
+
+
 def test_the_readme_command_is_the_one_the_drill_runs():
     command = documented_command()
 
