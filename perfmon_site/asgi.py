@@ -1,7 +1,10 @@
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+
+from perfmon_site.asgi_limits import BodyCap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perfmon_site.settings")
 
-application = get_asgi_application()
+application = BodyCap(get_asgi_application(), limit=settings.INGEST_MAX_BODY_BYTES)

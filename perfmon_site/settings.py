@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "perfmon_site.security_headers.ContentSecurityPolicyMiddleware",
+    "perfmon_site.request_guard.RefuseNulInUrlMiddleware",
     # Serves collected static files (dashboard CSS/JS, the admin's) from the web process
     # itself, so a gunicorn deployment needs no separate file server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
