@@ -546,3 +546,13 @@ class EpisodeOperation(RollupBase, OperationSums):
 
     def __str__(self) -> str:
         return f"{self.episode or '-'} {self.workflow} {self.name}"
+
+
+# Alert models live in their room; importing them here makes them the metrics app's.
+from metrics.alerts.models import (  # noqa: E402, F401
+    AlertChannel,
+    AlertDelivery,
+    AlertEvent,
+    AlertRule,
+    JudgedSession,
+)
