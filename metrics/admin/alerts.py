@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.utils.html import format_html
 
@@ -60,6 +61,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
     search_fields = ["name"]
     fields = ["project", "name", "kind", "url", "addresses", "active"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["send_test", "rotate_secret"]
 
     @admin.display(description="sends to")

@@ -67,7 +67,8 @@ def regression_phrase(regression: Regression) -> str:
     if regression.baseline_kind == Regression.BaselineKind.MARKED:
         against = "median of the sessions marked as baseline"
     else:
-        against = f"median of the {len(regression.baseline_sessions)} previous runs"
+        runs = len(regression.baseline_sessions)
+        against = "previous run" if runs == 1 else f"median of the {runs} previous runs"
     if regression.metric == Regression.Metric.COST:
         return (f"cost {money(regression.value)}, {regression.ratio:.2f} times the "
                 f"{against} ({money(regression.baseline_value)})")
@@ -104,7 +105,9 @@ def burn_rate_over(*, spent: Decimal, projected: Decimal, limit: Decimal, elapse
 
 
 def _unpriced(calls: int) -> str:
-    return f" (plus {calls} calls with no price, not counted)" if calls else ""
+    if not calls:
+        return ""
+    return f" (plus {calls} call{'s' if calls > 1 else ''} with no price, not counted)"
 
 
 def silent(*, workflow: str, hours_since: float, expected_hours: float, last: str,
