@@ -68,7 +68,7 @@ def record_periodic_events(*, now: datetime) -> list[Scheduled]:
 def record(rule: AlertRule, draft: Draft, *, now: datetime) -> list[Scheduled]:
     """The event, unless the rule saw it before; and a delivery per channel for it."""
     with transaction.atomic():
-        AlertRule.objects.select_for_update().filter(pk=rule.pk).exists()
+        list(AlertRule.objects.select_for_update().filter(pk=rule.pk).values_list("pk"))
         event, created = AlertEvent.objects.get_or_create(
             rule=rule, kind=draft.kind, key=draft.key[:300],
             defaults={"summary": draft.summary, "url": draft.url, "details": draft.details,
