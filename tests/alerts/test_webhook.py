@@ -197,3 +197,14 @@ def test_a_rule_limited_to_another_workflow_stays_quiet(project, receiver, inges
     ingest(failed_run())  # workflow script_generation, environment test
 
     assert receiver.requests == []
+
+
+def test_a_secret_under_a_changed_key_fails_the_delivery_and_says_why(
+        hook, receiver, ingest, settings):
+    settings.ALERT_SECRETS_KEY = "a key rotated since the channel was made"
+    ingest(failed_run())
+
+    delivery = only_delivery()
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert "rotate the channel's secret" in delivery.last_error
+    assert receiver.requests == []  # never sent unsigned
