@@ -35,7 +35,7 @@ def build(delivery: AlertDelivery) -> Message:
             for e in events
         ],
     }
-    return Message(f"[perfmon] {subject}"[:200], text, payload)
+    return Message(one_line(f"[perfmon] {subject}")[:200], text, payload)
 
 
 def _test_message(delivery: AlertDelivery) -> Message:
@@ -45,6 +45,11 @@ def _test_message(delivery: AlertDelivery) -> Message:
                "project": delivery.channel.project.slug, "rule": None, "text": text,
                "events": []}
     return Message("[perfmon] test message", text, payload)
+
+
+def one_line(text: str) -> str:
+    """An e-mail subject is one header line: a name from the wire may hold line breaks."""
+    return " ".join(text.split())
 
 
 def slack_text(text: str) -> str:

@@ -6,6 +6,7 @@ holds the end of its lease: a worker that dies mid-send leaves a delivery that t
 sender picks up again once the lease is over.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from metrics.alerts.models import AlertDelivery
 from metrics.alerts.transport import Outcome
 
 DUE_BATCH = 200
+
+logger = logging.getLogger(__name__)
 
 
 def lease() -> timedelta:
@@ -43,6 +46,11 @@ def attempt(delivery_pk: int, *, now: datetime) -> AlertDelivery | None:
                                  delivery_pk=delivery.pk)
     except UnreadableSecret as error:
         outcome = Outcome(False, error=str(error))
+    except Exception as error:
+        # A bug or a malformed channel: recorded as a failure the log shows, rather than a
+        # delivery left "sending" and claimed again after every lease.
+        logger.exception("alert delivery %s failed unexpectedly", delivery.pk)
+        outcome = Outcome(False, error=f"unexpected error: {type(error).__name__}: {error}")
     return record(delivery, outcome, now=now)
 
 

@@ -29,3 +29,25 @@ def test_an_email_channel_needs_an_address(project):
     from django.core.exceptions import ValidationError
     with pytest.raises(ValidationError, match="needs an address"):
         channel_to(project, kind="email", addresses=" , ")
+
+
+def test_a_line_break_from_the_wire_does_not_break_the_subject(project, mailoutbox,
+                                                              after_commit):
+    from django.utils import timezone
+
+    from metrics.alerts import recording
+    from metrics.alerts.models import AlertEvent
+    from metrics.alerts.tasks import send_due
+    channel, _ = channel_to(project, kind="email", name="producers",
+                            addresses="producer@example.test")
+    rule = rule_for(project, channel, events=[EventKind.REGRESSION])
+    # An operation name as the generator sent it, line break included.
+    event = AlertEvent.objects.create(rule=rule, kind=EventKind.REGRESSION, key="session:1",
+                                      summary="ep001 take 1 regressed: dialogue\nline took 9 s",
+                                      occurred_at=timezone.now())
+    recording.attach(rule, channel, event, now=timezone.now())
+    after_commit(send_due)
+
+    [mail] = mailoutbox
+    assert mail.subject == "[perfmon] ep001 take 1 regressed: dialogue line took 9 s"
+    assert AlertDelivery.objects.get().status == "sent"
