@@ -214,6 +214,8 @@ class ApiCall(models.Model):
         indexes = [
             models.Index(fields=["provider", "model", "at"], name="apicall_model_at"),
             models.Index(fields=["session", "prompt_hash"], name="apicall_session_prompt"),
+            # alerts: the spend of a rolling window
+            models.Index(fields=["at"], name="apicall_at"),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Q, Sum
 
 from metrics.alerts import wording
 from metrics.alerts.models import AlertRule, EventKind
-from metrics.models import ApiCall, BudgetCheck, CostLine, Regression, Session
+from metrics.models import ApiCall, BudgetCheck, CostLine, DailyCost, Regression, Session
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,16 @@ def spend_draft(rule: AlertRule, *, now: datetime) -> Draft | None:
 
 
 def month_to_date(rule: AlertRule, *, now: datetime) -> tuple[Decimal, int]:
-    """This month's cost from the cost lines (per session, day and model)."""
-    sums = CostLine.objects.filter(_session_filter(rule, "session__"),
-                                   day__gte=now.date().replace(day=1),
-                                   day__lte=now.date()).aggregate(
-        cost=Sum("cost_usd"), unpriced=Sum("unpriced_calls"))
+    """This month's cost: from the daily cost rollup, or, for one environment (which the
+    rollup does not split by), from the sessions' cost lines."""
+    days = {"day__gte": now.date().replace(day=1), "day__lte": now.date()}
+    if rule.environment:
+        rows = CostLine.objects.filter(_session_filter(rule, "session__"), **days)
+    else:
+        rows = DailyCost.objects.filter(project_id=rule.project_id, **days)
+        if rule.workflow:
+            rows = rows.filter(workflow=rule.workflow)
+    sums = rows.aggregate(cost=Sum("cost_usd"), unpriced=Sum("unpriced_calls"))
     return sums["cost"] or Decimal(0), sums["unpriced"] or 0
 
 

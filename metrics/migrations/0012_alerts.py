@@ -4,6 +4,8 @@
 The roles (0005_roles) get the new tables: Producers and Editors view all four, Editors
 also add, change and delete rules and channels. The delivery log and the events are written
 by the server only. The permission lists are frozen here, as in 0005.
+
+Also an index on the API calls' time, for the spend of a rolling window.
 """
 
 from django.apps import apps as global_apps
@@ -154,6 +156,10 @@ class Migration(migrations.Migration):
                 ('session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='metrics.session')),
                 ('judged_at', models.DateTimeField()),
             ],
+        ),
+        migrations.AddIndex(
+            model_name='apicall',
+            index=models.Index(fields=['at'], name='apicall_at'),
         ),
         migrations.RunPython(grant, revoke),
     ]

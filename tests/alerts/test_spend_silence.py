@@ -109,6 +109,18 @@ def test_the_months_burn_rate_would_pass_the_limit(project, receiver, a_months_c
                                "of $100.00"]
 
 
+@pytest.mark.parametrize("environment, alerts", [("test", 1), ("staging", 0)])
+def test_the_burn_rate_of_one_environment(project, receiver, a_months_calls, environment,
+                                          alerts):
+    spend_rule(project, receiver, monthly_limit_usd=Decimal("100"), environment=environment)
+
+    recording.record_periodic_events(now=datetime(2026, 11, 10, 12, tzinfo=UTC))
+
+    # the calls ran in environment "test": $120.00 projected there, nothing in staging
+    assert len(events("spend")) == alerts
+    assert all("reaches $120.00" in summary for summary in events("spend"))
+
+
 def test_a_burn_rate_that_just_meets_the_limit_is_quiet(project, receiver, a_months_calls):
     spend_rule(project, receiver, monthly_limit_usd=Decimal("120"))
 
