@@ -3,6 +3,7 @@
 from functools import partial
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
@@ -15,15 +16,16 @@ from metrics.models import Session
 # The attempt count lives in the database (sending.record decides when to give up); Celery
 # only carries the wait. On the embedded default (eager tasks) a retry is not run inline,
 # which would hold the request that triggered it: the next analysis or check sends it.
+# OperationalError (the database away) is retried a few times by Celery as elsewhere.
 @shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True,
-             max_retries=None)
+             max_retries=5)
 def deliver(self, delivery_pk: int) -> str | None:
     delivery = sending.attempt(delivery_pk, now=timezone.now())
     if delivery is None:
         return None
     if delivery.status == AlertDelivery.Status.RETRYING and not self.request.is_eager:
         wait_s = (delivery.next_attempt_at - timezone.now()).total_seconds()
-        raise self.retry(countdown=max(wait_s, 0), max_retries=None)
+        raise self.retry(countdown=max(wait_s, 0), max_retries=settings.ALERT_MAX_ATTEMPTS)
     return delivery.status
 
 

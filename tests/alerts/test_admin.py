@@ -131,6 +131,9 @@ def test_the_delivery_log_is_visible_and_read_only(editor, project, receiver, in
     assert 'name="_save"' not in page.content.decode()
     assert editor.post(admin_url("alertdelivery", "delete", delivery.pk),
                        {"post": "yes"}).status_code == 403
+    events = editor.get(admin_url("alertevent"))
+    assert "ep001 take 1 failed after 42.0 s" in events.content.decode()
+    assert editor.get(admin_url("alertevent", "add")).status_code == 403
 
 
 def test_producers_see_rules_but_do_not_change_them(producer, project, receiver):
