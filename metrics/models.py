@@ -231,6 +231,8 @@ class ApiCall(models.Model):
         indexes = [
             models.Index(fields=["provider", "model", "at"], name="apicall_model_at"),
             models.Index(fields=["session", "prompt_hash"], name="apicall_session_prompt"),
+            # alerts: the spend of a rolling window
+            models.Index(fields=["at"], name="apicall_at"),
         ]
 
     def __str__(self) -> str:
@@ -601,3 +603,13 @@ class OtlpReport(models.Model):
 
     def __str__(self) -> str:
         return f"OTLP report of session {self.session_id}"
+
+
+# Alert models live in their room; importing them here makes them the metrics app's.
+from metrics.alerts.models import (  # noqa: E402, F401
+    AlertChannel,
+    AlertDelivery,
+    AlertEvent,
+    AlertRule,
+    JudgedSession,
+)

@@ -4,10 +4,11 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from metrics.alerts.tasks import alert_on_session
 from metrics.analysis import analyze, pricing, rollups
 from metrics.models import Session
 
@@ -26,7 +27,11 @@ def analyze_session(session_pk: int) -> None:
     session = Session.objects.filter(pk=session_pk).first()
     if session is None:  # deleted since it was enqueued
         return
-    analyze.analyze_session(session)
+    # One transaction: the alert events are recorded with the analysis that found them, or
+    # not at all (a retry then finds them again).
+    with transaction.atomic():
+        analyze.analyze_session(session)
+        alert_on_session(session)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

@@ -219,6 +219,32 @@ SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 300)
 # The sweep leaves sessions merged this recently to the analysis their ingest enqueued.
 SWEEP_GRACE_S = env_int("SWEEP_GRACE_S", 120)
 
+# --- Alerts ----------------------------------------------------------------------------
+# Messages link to the dashboard at this address (the server cannot know its public name).
+PERFMON_BASE_URL = env_str("PERFMON_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Channel secrets are stored encrypted under a key derived from this (metrics.alerts).
+ALERT_SECRETS_KEY = env_str("ALERT_SECRETS_KEY", SECRET_KEY)
+ALERT_HTTP_TIMEOUT_S = env_float("ALERT_HTTP_TIMEOUT_S", 10.0)
+# Network errors and 5xx are retried, waiting BACKOFF, 2 x BACKOFF, 4 x ... up to the cap;
+# a 4xx or a redirect is a configuration problem that a retry would only repeat.
+ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 5)
+ALERT_RETRY_BACKOFF_S = env_float("ALERT_RETRY_BACKOFF_S", 30.0)
+ALERT_RETRY_MAX_BACKOFF_S = env_float("ALERT_RETRY_MAX_BACKOFF_S", 3600.0)
+# How often spend and silence are checked and due (grouped, retried) messages sent.
+ALERT_CHECK_INTERVAL_S = env_int("ALERT_CHECK_INTERVAL_S", 300)
+
+# --- E-mail (alert channels) -------------------------------------------------------------
+# The embedded default prints e-mail to the console; set EMAIL_BACKEND to
+# django.core.mail.backends.smtp.EmailBackend and the EMAIL_HOST_* knobs to send it.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "perfmon <perfmon@localhost>")
+
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # No broker configured means the embedded default: tasks run in-process, right away.
@@ -240,7 +266,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 1800),
 }
+# Alert delivery tasks live in their room, outside the app's tasks module.
+CELERY_IMPORTS = ["metrics.alerts.tasks"]
 CELERY_BEAT_SCHEDULE = {
+    "check-alerts": {
+        "task": "metrics.alerts.tasks.check_alerts",
+        "schedule": ALERT_CHECK_INTERVAL_S,
+        "options": {"expires": ALERT_CHECK_INTERVAL_S},
+    },
     "sweep-unanalyzed-sessions": {
         "task": "metrics.tasks.sweep_unanalyzed_sessions",
         "schedule": SWEEP_INTERVAL_S,

@@ -16,7 +16,8 @@ PACKAGES = ("perfmon", "perfmon_site", "ingest", "metrics")
 FORBIDDEN = {
     "perfmon": ("django", "metrics", "ingest", "perfmon_site", "celery", "pydantic"),
     "metrics": ("ingest", "perfmon_site"),
-    "metrics.analysis": ("metrics.dashboard", "metrics.admin", "metrics.tasks"),
+    "metrics.analysis": ("metrics.dashboard", "metrics.admin", "metrics.tasks", "metrics.alerts"),
+    "metrics.alerts": ("metrics.dashboard", "metrics.admin", "metrics.tasks"),
     "metrics.dashboard": ("metrics.admin",),
     "metrics.admin": ("metrics.dashboard",),
     "ingest": ("metrics.dashboard", "metrics.admin", "perfmon_site"),

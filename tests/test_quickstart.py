@@ -101,6 +101,26 @@ def test_the_regression_episode_is_flagged_once_analysis_runs(first_run):
     assert {row[0] for row in flagged} == {"ep012_run1"}
 
 
+def alerts_received(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("Alert received")]
+
+
+def test_the_regression_and_the_failed_run_each_alert_once_with_a_valid_signature(first_run):
+    db_path, output = first_run
+    received = alerts_received(output)
+
+    # The quickstart's receiver checked each message's signature with the channel's secret.
+    assert len(received) == 2
+    assert all(line.startswith("Alert received (signature valid): ") for line in received)
+    assert sum("ep012 take 1 regressed: " in line for line in received) == 1
+    assert sum("ep002 take 3 failed after " in line for line in received) == 1
+    events = query(db_path, "SELECT e.kind, s.external_id FROM metrics_alertevent e "
+                            "JOIN metrics_session s ON s.id = e.session_id ORDER BY e.kind")
+    assert events == [("regression", "ep012_run1"), ("session_failed", "ep002_run3")]
+    assert query(db_path, "SELECT status, attempts, last_status FROM metrics_alertdelivery"
+                 ) == [("sent", 1, 200)] * 2
+
+
 def test_running_it_again_duplicates_nothing(first_run):
     db_path, first_output = first_run
     counts = "SELECT (SELECT count(*) FROM metrics_session), (SELECT count(*) FROM " \
@@ -112,3 +132,6 @@ def test_running_it_again_duplicates_nothing(first_run):
     assert query(db_path, counts) == before
     assert printed_password(output) != printed_password(first_output)
     assert query(db_path, "SELECT count(*) FROM ingest_apikey WHERE revoked_at IS NULL") == [(1,)]
+    # Re-analysing the resent sessions alerts on nothing: no message, no new delivery.
+    assert alerts_received(output) == []
+    assert query(db_path, "SELECT count(*) FROM metrics_alertdelivery") == [(2,)]

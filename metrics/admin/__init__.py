@@ -1,3 +1,3 @@
 """The admin: one module per admin. Importing them registers them."""
 
-from metrics.admin import prices_budgets, rows, sessions  # noqa: F401
+from metrics.admin import alerts, prices_budgets, rows, sessions  # noqa: F401

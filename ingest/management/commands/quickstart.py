@@ -4,6 +4,10 @@ Migrates the database, creates a demo login (with a generated password) and an A
 starts the server, runs the simulated generator (`python -m perfmon.demo`) against it over
 HTTP through the SDK's exporter, and leaves the server running. Running it again merges the
 demo sessions again (same session ids): nothing is duplicated.
+
+Alerts: one webhook channel points at a small receiver this command runs on loopback, with
+a rule for regressions and failed runs, so the demo's regression episode and its failed run
+each print one signed message. A second run alerts on nothing new, so it prints none.
 """
 
 import os
@@ -20,12 +24,16 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ingest import alert_receiver
 from ingest.models import ApiKey
+from metrics.alerts.models import AlertChannel, AlertRule, EventKind
 from metrics.models import DEFAULT_PROJECT_SLUG, Project
 
 DEMO_USER = "demo"
 DEMO_KEY_NAME = "demo simulator"
 SERVER_START_TIMEOUT_S = 60
+DEMO_CHANNEL = "demo receiver"
+DEMO_RULE = "demo: regressions and failed runs"
 
 
 class Command(BaseCommand):
@@ -47,6 +55,7 @@ class Command(BaseCommand):
         self.stdout.write("Database migrated.")
         password = self._demo_login()
         raw_key = self._demo_api_key()
+        receiver = self._start_alert_receiver()
 
         server = self._start_server(port, base_url)
         try:
@@ -62,6 +71,8 @@ class Command(BaseCommand):
             if server.poll() is None:
                 server.terminate()
                 server.wait(timeout=30)
+            receiver.shutdown()
+            receiver.server_close()
 
     def _demo_login(self) -> str:
         """Create the demo superuser, or give it a fresh password: never a fixed one."""
@@ -81,13 +92,41 @@ class Command(BaseCommand):
         _, raw_key = ApiKey.generate(project=project, name=DEMO_KEY_NAME)
         return raw_key
 
+    def _start_alert_receiver(self):
+        """The demo's webhook channel and rule, pointed at a receiver started here."""
+        project = Project.objects.get(slug=DEFAULT_PROJECT_SLUG)
+        channel = AlertChannel.objects.filter(project=project, name=DEMO_CHANNEL).first()
+        if channel is None:
+            channel = AlertChannel(project=project, name=DEMO_CHANNEL,
+                                   kind=AlertChannel.Kind.WEBHOOK)
+            channel.set_new_secret()
+        receiver = alert_receiver.start(channel.secret, self._print_alert)
+        channel.url = f"http://127.0.0.1:{receiver.server_port}/alerts"
+        channel.save()
+        rule, _ = AlertRule.objects.update_or_create(
+            project=project, name=DEMO_RULE,
+            defaults={"events": [EventKind.REGRESSION, EventKind.SESSION_FAILED],
+                      "cooldown_minutes": 0},  # one message per event in the demo
+        )
+        rule.channels.set([channel])
+        self.stdout.write(f"Alerts: regressions and failed runs go to {channel.url} "
+                          "(a receiver run by quickstart).")
+        return receiver
+
+    def _print_alert(self, valid: bool, payload: dict) -> None:
+        verdict = "signature valid" if valid else "SIGNATURE INVALID"
+        first_line = str(payload.get("text", "")).splitlines()[:1]
+        self.stdout.write(f"Alert received ({verdict}): {''.join(first_line)}")
+        self.stdout.flush()
+
     def _start_server(self, port: int, base_url: str) -> subprocess.Popen:
         if _answers(base_url):
             raise CommandError(f"Something already listens on {base_url}; stop it or use "
                                "--port.")
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=settings.BASE_DIR, env=os.environ.copy(),
+            # Alert messages link to the pages of this server.
+            cwd=settings.BASE_DIR, env={"PERFMON_BASE_URL": base_url, **os.environ},
         )
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
