@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.dashboard_world import user_with
+from tests.dashboard.world import user_with
 from tests.factories import script_payload
 
 pytestmark = pytest.mark.django_db

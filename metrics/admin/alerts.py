@@ -122,6 +122,7 @@ class ReadOnlyAdmin(ProjectScopedAdmin):
 
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(ReadOnlyAdmin):
+    project_path = "channel__project"  # a test message has no rule
     list_display = ["created_at", "rule", "channel", "event_count", "status", "attempts",
                     "last_status", "last_error_short", "sent_at"]
     list_filter = ["status", "is_test", "channel"]

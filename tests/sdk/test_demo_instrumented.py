@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from perfmon.demo import run_demo
-from tests.sdk_helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
+from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse fixture)
 
 FAST = 400.0
 

@@ -8,7 +8,7 @@ generates every UTF-8 code point and NUL by default).
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.test_api_fuzz import CHECKS, OPERATIONS, bearer, keep_test_connection  # noqa: F401
+from tests.ingest.test_api_fuzz import CHECKS, OPERATIONS, bearer, keep_test_connection  # noqa: F401
 
 EXAMPLES_PER_ROUTE = 100
 
