@@ -8,7 +8,7 @@ from django.db import OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from metrics.analysis import analyze, pricing, rollups
+from metrics.analysis import analyze, pricing, rollups, siblings
 from metrics.models import Session
 
 SWEEP_BATCH = 500
@@ -27,6 +27,8 @@ def analyze_session(session_pk: int) -> None:
     if session is None:  # deleted since it was enqueued
         return
     analyze.analyze_session(session)
+    # After the commit above: siblings judged again see this session as stored.
+    siblings.rejudge_siblings(session)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
