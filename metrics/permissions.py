@@ -29,3 +29,8 @@ def can_edit_annotation(user: User, annotation: Annotation) -> bool:
     if not user.is_active or not user.has_perm(CHANGE_ANNOTATION):
         return False
     return annotation.author_id == user.pk or user.has_perm(CHANGE_SESSION)
+
+
+def can_accept_take(user: User) -> bool:
+    """Editors (who may change sessions) choose which run is an episode's accepted take."""
+    return can_view_dashboard(user) and user.has_perm(CHANGE_SESSION)
