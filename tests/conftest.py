@@ -3,6 +3,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from ingest.models import ApiKey
@@ -30,6 +31,18 @@ class ApiClient:
 
     def get(self, path: str, **params: Any):
         return self.client.get(f"/api/v1{path}", params, headers=self.headers)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Start every test with an empty cache.
+
+    The rate limiter counts per API key id and minute; on SQLite a rolled-back test's key
+    id is handed out again, so without this a fast run piles every test's requests into
+    one key's window and meets the limit halfway through the suite.
+    """
+    cache.clear()
+    yield
 
 
 @pytest.fixture(autouse=True)
