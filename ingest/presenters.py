@@ -52,7 +52,9 @@ def session_detail(
         tags=session.tags,
         metadata=session.metadata,
         is_baseline=session.is_baseline,
+        is_pinned=session.is_pinned,
         analyzed_at=session.analyzed_at,
+        detail_pruned_at=session.detail_pruned_at,
         bottlenecks=[
             {"name": s.name, "self_time_s": s.self_time_s, "share": s.share,
              "occurrences": s.occurrences}

@@ -414,7 +414,10 @@ class SessionDetailOut(SessionSummaryOut):
     tags: list[str]
     metadata: dict[str, Any]
     is_baseline: bool
+    is_pinned: bool = False
     analyzed_at: datetime | None
+    # when retention removed the raw operations and calls (their figures stay); null: kept
+    detail_pruned_at: datetime | None = None
     bottlenecks: list[BottleneckOut]
     slowest_operations: list[SlowOperationOut]
     findings: list[FindingOut]

@@ -26,6 +26,11 @@ class Project(models.Model):
         help_text="People who see this project on the dashboard and in the admin "
                   "(superusers see every project).",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Days raw operations and API calls are kept; blank: the server's "
+                  "RETENTION_DAYS; 0: kept forever. Session figures are always kept.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -98,6 +103,14 @@ class Session(models.Model):
     client_sequence = models.BigIntegerField(null=True, blank=True, editable=False)
 
     is_baseline = models.BooleanField(default=False)
+    # Kept whole by retention (like baselines): its raw operations and calls never age out.
+    is_pinned = models.BooleanField(
+        "pinned", default=False,
+        help_text="Keep this session's operations and API calls past the retention period.",
+    )
+    # When retention removed the raw operations and API calls; the figures analysis made
+    # from them (totals, per-name figures, cost lines, findings, rollups) stay.
+    detail_pruned_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Wire fields an editor corrected in the admin (e.g. "episode"); a later resend from the
     # generator does not overwrite them.
     edited_fields = models.JSONField(default=list, blank=True, editable=False)
@@ -311,6 +324,10 @@ class OperationStat(models.Model):
     is_bottleneck = models.BooleanField(default=False)
     cache_hits = models.PositiveIntegerField(default=0)
     cache_misses = models.PositiveIntegerField(default=0)
+    # What the calls made inside this name's operations cost; kept so a comparison by
+    # operation still works once retention removed the calls. Null: no call was made in
+    # them (or the session was last analyzed before this field existed).
+    cost_usd = models.DecimalField(**COST_TOTAL_FIELD, null=True, blank=True)
 
     class Meta:
         ordering = ["-self_time_s"]

@@ -5,12 +5,13 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, FloatField, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from metrics.models import (
     ApiCall,
     BudgetCheck,
+    CostLine,
     Episode,
     Finding,
     Operation,
@@ -133,6 +134,8 @@ def session_report(session: Session) -> SessionReport:
 
 def calls_by_model(session: Session) -> list[dict]:
     """The session's calls per provider and model: counts, tokens, cost, latency."""
+    if session.detail_pruned_at is not None:
+        return pruned_calls_by_model(session)
     return list(
         ApiCall.objects.filter(session=session)
         .values("provider", "model")
@@ -140,6 +143,21 @@ def calls_by_model(session: Session) -> list[dict]:
                   tokens=Sum("total_tokens"), cost=Sum("cost_usd"),
                   avg_latency_s=Avg("latency_s"),
                   unpriced=Count("pk", filter=Q(cost_source=ApiCall.CostSource.UNPRICED)))
+        .order_by("-calls", "model")
+    )
+
+
+def pruned_calls_by_model(session: Session) -> list[dict]:
+    """The same from the session's cost lines, once retention removed its calls.
+
+    The lines keep no latencies, so the average latency is unknown (None), not 0.
+    """
+    return list(
+        CostLine.objects.filter(session=session)
+        .values("provider", "model")
+        .annotate(calls=Sum("calls"), errors=Sum("errors"), tokens=Sum("total_tokens"),
+                  cost=Sum("cost_usd"), unpriced=Sum("unpriced_calls"))
+        .annotate(avg_latency_s=Value(None, output_field=FloatField()))
         .order_by("-calls", "model")
     )
 

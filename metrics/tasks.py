@@ -8,6 +8,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from metrics import retention
 from metrics.alerts.tasks import alert_on_session
 from metrics.analysis import analyze, pricing, rollups
 from metrics.models import Session
@@ -63,3 +64,10 @@ def sweep_unanalyzed_sessions() -> int:
     for pk in pks:
         analyze_session.delay(pk)
     return len(pks)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def prune_raw_rows() -> int:
+    """Remove raw rows past each project's retention period; returns the sessions pruned."""
+    result = retention.prune(batch_size=settings.RETENTION_BATCH_ROWS)
+    return result.sessions

@@ -245,6 +245,13 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "perfmon <perfmon@localhost>")
 
+# Retention: raw operations and API calls of sessions older than this many days are
+# removed (session figures stay); 0 keeps everything. A project may set its own period.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
+RETENTION_INTERVAL_S = env_int("RETENTION_INTERVAL_S", 24 * 3600)
+# Rows deleted per transaction while pruning: short transactions, so ingest never waits.
+RETENTION_BATCH_ROWS = env_int("RETENTION_BATCH_ROWS", 5000)
+
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # No broker configured means the embedded default: tasks run in-process, right away.
@@ -279,6 +286,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_INTERVAL_S,
         # A backlog of sweeps is pointless: the next one covers the same ground.
         "options": {"expires": SWEEP_INTERVAL_S},
+    },
+    "prune-raw-rows": {
+        "task": "metrics.tasks.prune_raw_rows",
+        "schedule": RETENTION_INTERVAL_S,
+        "options": {"expires": RETENTION_INTERVAL_S},
     },
     "rebuild-rollups": {
         "task": "metrics.tasks.rebuild_rollups",

@@ -45,7 +45,7 @@ class SessionAdminForm(forms.ModelForm):
 
     class Meta:
         model = Session
-        fields = ["episode", "tags", "notes", "is_baseline"]
+        fields = ["episode", "tags", "notes", "is_baseline", "is_pinned"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

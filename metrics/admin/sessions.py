@@ -41,7 +41,7 @@ from metrics.tasks import analyze_session, rebuild_rollups
 admin.site.site_header = "perfmon admin"
 admin.site.site_title = "perfmon admin"
 
-SESSION_EDITABLE = ("episode", "tags", "notes", "is_baseline")
+SESSION_EDITABLE = ("episode", "tags", "notes", "is_baseline", "is_pinned")
 EPISODE_RECENT_SESSIONS = 20
 
 
@@ -74,7 +74,7 @@ def html_table(headers: list[str], rows: list[tuple]) -> str:
 @admin.register(Project)
 class ProjectAdmin(ProjectScopedAdmin):
     project_path = "pk"
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "retention_days", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     filter_horizontal = ["members"]
@@ -169,7 +169,7 @@ class SessionAdmin(ProjectScopedAdmin):
         ]}),
         ("Analysis", {"fields": [
             "budget_checks", "slowest_operations", "slowest_api_calls", "received_at",
-            "merged_at", "analyzed_at",
+            "merged_at", "analyzed_at", "detail_pruned_at",
         ]}),
     ]
     SLOWEST = 20

@@ -29,21 +29,29 @@ def analyze_session(session: Session) -> None:
         session = Session.objects.select_for_update(of=("self",)).select_related(
             "episode"
         ).get(pk=session.pk)
-        pricing.price_calls(ApiCall.objects.filter(session=session))
-        refresh_session_totals(session)
-        operations = timed_operations(session)
-        wall = wall_time_s(operations, started_at=session.started_at, ended_at=session.ended_at)
-        stats = name_stats(
-            operations, wall_time_s=wall, threshold=settings.BOTTLENECK_THRESHOLD
-        )
-        rollups.replace_session_figures(session, stats)
-        _replace_findings(session, detect_findings(session, stats))
+        if session.detail_pruned_at is None:
+            _derive_from_rows(session)
+        else:
+            # Retention removed the raw rows: the figures made from them are all there
+            # is, so keep them and only move them if an editor changed the session's key.
+            rollups.rekey_session_figures(session)
         budgets.check_budgets(session)
         Regression.objects.filter(session=session).delete()
         Regression.objects.bulk_create(regressions.find_regressions(session))
         # analyzed_at records when this analysis began: a merge committed meanwhile has a
         # later merged_at, so the sweep will pick the session up again.
         Session.objects.filter(pk=session.pk).update(analyzed_at=started)
+
+
+def _derive_from_rows(session: Session) -> None:
+    """Price, total and summarise the session's raw rows; replace its lines and findings."""
+    pricing.price_calls(ApiCall.objects.filter(session=session))
+    refresh_session_totals(session)
+    operations = timed_operations(session)
+    wall = wall_time_s(operations, started_at=session.started_at, ended_at=session.ended_at)
+    stats = name_stats(operations, wall_time_s=wall, threshold=settings.BOTTLENECK_THRESHOLD)
+    rollups.replace_session_figures(session, stats)
+    _replace_findings(session, detect_findings(session, stats))
 
 
 def timed_operations(session: Session) -> list[TimedOperation]:

@@ -113,6 +113,15 @@ def cost_lines_query(calls):
     )
 
 
+def operation_costs(session: Session) -> dict[str, Decimal]:
+    """Cost of the session's calls by the name of the operation they were made in."""
+    rows = (
+        ApiCall.objects.filter(session=session, operation__isnull=False)
+        .values("operation__name").annotate(cost=Sum("cost_usd")).order_by()
+    )
+    return {row["operation__name"]: row["cost"] or Decimal(0) for row in rows}
+
+
 def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None:
     """Replace the session's lines and move its share of the rollups to match them.
 
@@ -130,13 +139,13 @@ def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None
     CostLine.objects.filter(session=session).delete()
     CostLine.objects.bulk_create(CostLine(session=session, **line) for line in new_cost)
     OperationStat.objects.filter(session=session).delete()
+    costs = operation_costs(session)
     OperationStat.objects.bulk_create(
-        OperationStat(session=session, **_stat_fields(stat)) for stat in stats
+        OperationStat(session=session, cost_usd=costs.get(stat.name),
+                      **_stat_fields(stat))
+        for stat in stats
     )
-    session.rollup_episode = session.episode.code if session.episode_id else ""
-    session.rollup_workflow = session.workflow
-    session.rollup_day = session.started_at.date()
-    session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_day"])
+    _set_rollup_key(session)
     new_lines = {
         "cost": new_cost,
         "operations": [{"name": s.name, **{f: getattr(s, f) for f in OP_SUMS}} for s in stats],
@@ -148,6 +157,34 @@ def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None
             _accumulate(delta, rollup, old_lines[rollup.lines], old_key, sign=-1)
         _accumulate(delta, rollup, new_lines[rollup.lines], _session_key(session), sign=1)
         _apply(rollup, delta)
+
+
+def rekey_session_figures(session: Session) -> None:
+    """Move the session's existing lines to its current key (its raw rows are gone).
+
+    The caller holds the analysis lock and the session's row lock.
+    """
+    old_key = _session_key(session) if session.rollup_day else None
+    lines = {
+        "cost": list(CostLine.objects.filter(session=session).values(
+            "day", "provider", "model", *COST_SUMS)),
+        "operations": list(OperationStat.objects.filter(session=session).values(
+            "name", *OP_SUMS)),
+    }
+    _set_rollup_key(session)
+    for rollup in ROLLUPS:
+        delta: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+        if old_key is not None:
+            _accumulate(delta, rollup, lines[rollup.lines], old_key, sign=-1)
+        _accumulate(delta, rollup, lines[rollup.lines], _session_key(session), sign=1)
+        _apply(rollup, delta)
+
+
+def _set_rollup_key(session: Session) -> None:
+    session.rollup_episode = session.episode.code if session.episode_id else ""
+    session.rollup_workflow = session.workflow
+    session.rollup_day = session.started_at.date()
+    session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_day"])
 
 
 def _session_key(session: Session) -> dict:

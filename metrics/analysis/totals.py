@@ -12,6 +12,8 @@ TOTAL_FIELDS = [
 
 
 def refresh_session_totals(session: Session) -> None:
+    if session.detail_pruned_at is not None:
+        return  # retention removed the rows: the totals are the record of what they held
     totals = ApiCall.objects.filter(session=session).aggregate(
         calls=Count("pk"),
         errors=Count("pk", filter=Q(error=True)),

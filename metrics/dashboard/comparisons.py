@@ -4,11 +4,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import (
-    F,
-    QuerySet,
-    Sum,
-)
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from metrics.dashboard.filters import DashboardFilters
 from metrics.dashboard.queries import (
@@ -25,6 +22,7 @@ from metrics.models import (
     CostLine,
     OperationStat,
     Project,
+    Session,
 )
 
 
@@ -68,13 +66,11 @@ def compare_episodes(
         by_name[row["name"]] += per_run
     comparison.names = sorted(by_name, key=lambda n: (-by_name[n], n))
 
-    calls = ApiCall.objects.filter(session_id__in=ids)
-    for row in calls.values(code=F("session__episode__code"), name=F("operation__name")).annotate(
-        cost=Sum("cost_usd")
-    ).order_by():
-        name = row["name"] if row["name"] is not None else "(no operation)"
+    for row in _cost_by_operation(sessions, ids):
+        name = row["name"] if row["name"] is not None else NO_OPERATION
         per_run = (row["cost"] or Decimal(0)) / runs[row["code"]]
-        comparison.op_cost.setdefault(row["code"], {})[name] = per_run
+        costs = comparison.op_cost.setdefault(row["code"], {})
+        costs[name] = costs.get(name, Decimal(0)) + per_run
 
     lines = CostLine.objects.filter(session_id__in=ids)
     models = set()
@@ -88,6 +84,34 @@ def compare_episodes(
         )
     comparison.models = sorted(models)
     return comparison
+
+
+NO_OPERATION = "(no operation)"
+
+
+def _cost_by_operation(sessions: QuerySet, ids) -> list[dict]:
+    """(episode code, operation name, cost) rows: from the calls, or from the per-name
+    figures of sessions whose calls aged out (the rest of their cost had no operation)."""
+    pruned = list(sessions.filter(detail_pruned_at__isnull=False).values_list("pk", flat=True))
+    calls = ApiCall.objects.filter(session_id__in=ids).exclude(session_id__in=pruned)
+    rows = list(calls.values(code=F("session__episode__code"), name=F("operation__name"))
+                .annotate(cost=Sum("cost_usd")).order_by())
+    if not pruned:
+        return rows
+    stats = OperationStat.objects.filter(session_id__in=pruned, cost_usd__isnull=False)
+    rows += stats.values("name", code=F("session__episode__code")).annotate(
+        cost=Sum("cost_usd")).order_by()
+    attributed = Subquery(
+        OperationStat.objects.filter(session=OuterRef("pk")).order_by().values("session")
+        .annotate(total=Sum("cost_usd")).values("total")
+    )
+    left = Session.objects.filter(pk__in=pruned).annotate(
+        attributed=Coalesce(attributed, Value(Decimal(0)))
+    ).values_list("episode__code", "cost_usd", "attributed")
+    for code, cost, attributed_cost in left:
+        if cost - attributed_cost:
+            rows.append({"code": code, "name": None, "cost": cost - attributed_cost})
+    return rows
 
 
 def _with_tokens_per_unit(row: dict) -> dict:

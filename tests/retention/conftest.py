@@ -1,0 +1,16 @@
+"""Retention's world: the dashboard's analysed runs, and a clock far enough ahead that
+they are all past the retention period."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.dashboard.conftest import viewer, world  # noqa: F401 (the dashboard's world)
+
+# Every run of the world started within the last week: 100 days on, all are 90+ days old.
+LATER = datetime.now(UTC) + timedelta(days=100)
+
+
+@pytest.fixture
+def later() -> datetime:
+    return LATER
