@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -33,7 +34,12 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
             _merge_session_fields(session, payload.session, stale=stale)
         _write_rows(session, payload, fresh=created, stale=stale)
         refresh_session_totals(session)
-        enqueue_after_commit(analyze_session, session.pk)
+        # Held back for the settle window and named after this merge, so the parts of a
+        # session flushed in many pieces coalesce into one analysis (metrics.tasks).
+        enqueue_after_commit(
+            analyze_session, session.pk, session.merged_at.isoformat(),
+            countdown=settings.ANALYSIS_SETTLE_S,
+        )
     return StoreResult(session=session, created=created)
 
 

@@ -64,12 +64,16 @@ def forget_broker_state() -> None:
     _state = _BrokerState()
 
 
-def enqueue_after_commit(task, *args) -> None:
-    """Publish ``task(*args)`` once the current transaction commits; never raises."""
-    transaction.on_commit(partial(publish_now, task, *args), robust=True)
+def enqueue_after_commit(task, *args, countdown: float | None = None) -> None:
+    """Publish ``task(*args)`` once the current transaction commits; never raises.
+
+    ``countdown``: seconds the broker holds the task before a worker may run it (the
+    embedded default runs it at once).
+    """
+    transaction.on_commit(partial(publish_now, task, *args, countdown=countdown), robust=True)
 
 
-def publish_now(task, *args) -> bool:
+def publish_now(task, *args, countdown: float | None = None) -> bool:
     """Publish with a bounded wait; False if it was not enqueued (the sweep will)."""
     app = task.app
     if app.conf.task_always_eager:
@@ -77,7 +81,7 @@ def publish_now(task, *args) -> bool:
     if _state.is_away():
         return False
     try:
-        task.apply_async(args, connection=_connection(app), retry=False)
+        task.apply_async(args, connection=_connection(app), retry=False, countdown=countdown)
     except Exception as exc:  # any broker failure: the session is stored regardless
         _drop_connection()
         _state.mark_away(exc)

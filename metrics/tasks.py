@@ -24,15 +24,27 @@ SWEEP_BATCH = 500
     retry_backoff=True,
     max_retries=5,
 )
-def analyze_session(session_pk: int) -> None:
+def analyze_session(session_pk: int, merged_at_iso: str | None = None) -> bool:
+    """Analyze one session; with ``merged_at_iso`` (ingest's), only if that merge is due.
+
+    A session flushed in many parts enqueues one task per part, each held back by the
+    settle window (ANALYSIS_SETTLE_S) and naming the merge it was enqueued for. A task
+    whose merge was overtaken by a newer one skips (the newer part's task follows), and
+    so does one whose merge was analyzed already: the parts coalesce into one analysis.
+    Tasks without a merge (admin actions, repricing, the sweep) always analyze.
+    Returns whether the analysis ran.
+    """
     session = Session.objects.filter(pk=session_pk).first()
     if session is None:  # deleted since it was enqueued
-        return
+        return False
+    merged_at = datetime.fromisoformat(merged_at_iso) if merged_at_iso else None
     # One transaction: the alert events are recorded with the analysis that found them, or
     # not at all (a retry then finds them again).
     with transaction.atomic():
-        analyze.analyze_session(session)
-        alert_on_session(session)
+        analyzed = analyze.analyze_session(session, only_for_merge=merged_at)
+        if analyzed:
+            alert_on_session(session)
+    return analyzed
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

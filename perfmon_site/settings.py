@@ -215,6 +215,9 @@ REGRESSION_FLOOR_S = env_float("REGRESSION_FLOOR_S", 1.0)
 REGRESSION_FLOOR_USD = env_float("REGRESSION_FLOOR_USD", 0.01)
 REGRESSION_PREVIOUS_SESSIONS = env_int("REGRESSION_PREVIOUS_SESSIONS", 5)
 ROLLUP_REBUILD_INTERVAL_S = env_int("ROLLUP_REBUILD_INTERVAL_S", 24 * 3600)
+# Ingest holds each part's analysis back this long; parts of one session arriving within
+# it are analyzed once, after the last (metrics.tasks.analyze_session).
+ANALYSIS_SETTLE_S = env_int("ANALYSIS_SETTLE_S", 5)
 SWEEP_INTERVAL_S = env_int("SWEEP_INTERVAL_S", 300)
 # The sweep leaves sessions merged this recently to the analysis their ingest enqueued.
 SWEEP_GRACE_S = env_int("SWEEP_GRACE_S", 120)

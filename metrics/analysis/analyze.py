@@ -5,6 +5,8 @@ functions of operation_stats and findings, and writes in one transaction holding
 session's row lock, so running it twice, or twice at once, gives the same result.
 """
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -21,14 +23,22 @@ from metrics.analysis.totals import refresh_session_totals
 from metrics.models import ApiCall, Finding, Regression, Session
 
 
-def analyze_session(session: Session) -> None:
-    """Price, summarise, judge and roll up one session; records ``analyzed_at``."""
+def analyze_session(session: Session, *, only_for_merge: datetime | None = None) -> bool:
+    """Price, summarise, judge and roll up one session; records ``analyzed_at``.
+
+    With ``only_for_merge`` (the ``merged_at`` a task was enqueued for), nothing is done
+    unless that is still the session's latest merge and it has not been analyzed yet;
+    checked under the session's row lock, so of the tasks of one merge just one works.
+    Returns whether the analysis ran.
+    """
     started = timezone.now()
     with transaction.atomic():
         rollups.hold_analysis_lock()
         session = Session.objects.select_for_update(of=("self",)).select_related(
             "episode"
         ).get(pk=session.pk)
+        if only_for_merge is not None and not _merge_is_due(session, only_for_merge):
+            return False
         if session.detail_pruned_at is None:
             _derive_from_rows(session)
         else:
@@ -41,6 +51,13 @@ def analyze_session(session: Session) -> None:
         # analyzed_at records when this analysis began: a merge committed meanwhile has a
         # later merged_at, so the sweep will pick the session up again.
         Session.objects.filter(pk=session.pk).update(analyzed_at=started)
+    return True
+
+
+def _merge_is_due(session: Session, merged_at: datetime) -> bool:
+    if session.merged_at > merged_at:
+        return False  # a newer part arrived: its own task analyzes both
+    return session.analyzed_at is None or session.analyzed_at < session.merged_at
 
 
 def _derive_from_rows(session: Session) -> None:
