@@ -25,7 +25,7 @@ from ingest.schemas import (
     UtcDatetime,
 )
 from ingest.throttle import ApiKeyRateThrottle
-from metrics import selectors
+from metrics import payloads, selectors
 from metrics.models import Project
 
 router = Router(auth=ApiKeyAuth(), throttle=ApiKeyRateThrottle(), tags=["sessions"])
@@ -163,8 +163,19 @@ def get_session(
         pattern=INCLUDE_PATTERN,
         description="Comma-separated extra lists: operations, api_calls.",
     ),
+    page_size: int = Query(
+        payloads.DEFAULT_PAGE_ROWS, ge=1, le=payloads.MAX_PAGE_ROWS,
+        description="Operations and API calls per page of the included lists.",
+    ),
+    operations_cursor: str | None = Query(
+        None, max_length=200, description="operations_next_cursor of the previous page."
+    ),
+    api_calls_cursor: str | None = Query(
+        None, max_length=200, description="api_calls_next_cursor of the previous page."
+    ),
 ):
     wanted = set(filter(None, include.split(",")))
+    paging = presenters.RowPaging(page_size, operations_cursor, api_calls_cursor)
     session = None
     if unstorable_reason(session_id) is None:  # such an id cannot have been stored
         session = selectors.session_by_external_id(
@@ -172,7 +183,10 @@ def get_session(
         )
     if session is None:
         return Status(404, {"detail": f"no session {session_id!r} in this project"})
-    return presenters.session_detail(request, session, include=wanted)
+    try:
+        return presenters.session_detail(request, session, include=wanted, paging=paging)
+    except payloads.InvalidRowCursor as exc:
+        return Status(400, {"detail": str(exc)})
 
 
 @router.get("/episodes", response={**COMMON, 200: EpisodePageOut}, tags=["episodes"])

@@ -1,5 +1,6 @@
 """Turn stored rows into the API's response shapes."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
@@ -42,8 +43,18 @@ def session_summary(request: HttpRequest, session: Session) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RowPaging:
+    """Pages of the operations and API calls a session detail includes."""
+
+    page_size: int = payloads.DEFAULT_PAGE_ROWS
+    operations_cursor: str | None = None
+    api_calls_cursor: str | None = None
+
+
 def session_detail(
-    request: HttpRequest, session: Session, *, include: set[str]
+    request: HttpRequest, session: Session, *, include: set[str],
+    paging: RowPaging | None = None,
 ) -> dict[str, Any]:
     report = selectors.session_report(session)
     detail = session_summary(request, session)
@@ -85,10 +96,15 @@ def session_detail(
         sdk=report.sdk,
         otlp=report.otlp,
     )
+    paging = paging or RowPaging()
     if "operations" in include:
-        detail["operations"] = list(payloads.operation_records(session))
+        detail["operations"], detail["operations_next_cursor"] = payloads.operation_page(
+            session, cursor=paging.operations_cursor, limit=paging.page_size
+        )
     if "api_calls" in include:
-        detail["api_calls"] = list(payloads.api_call_records(session))
+        detail["api_calls"], detail["api_calls_next_cursor"] = payloads.api_call_page(
+            session, cursor=paging.api_calls_cursor, limit=paging.page_size
+        )
     return detail
 
 

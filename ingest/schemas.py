@@ -429,8 +429,11 @@ class SessionDetailOut(SessionSummaryOut):
     sdk: dict[str, Any] | None = None
     # what the OTLP receiver could not map; null for sessions sent as schema v1
     otlp: OtlpReportOut | None = None
+    # Pages of at most page_size rows; a next cursor (null on the last page) fetches more.
     operations: list[OperationOut] | None = None
+    operations_next_cursor: str | None = None
     api_calls: list[ApiCallOut] | None = None
+    api_calls_next_cursor: str | None = None
 
 
 class SessionPageOut(BaseModel):

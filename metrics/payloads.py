@@ -3,9 +3,13 @@
 The ingest API accepts the result as it is, so an export can be re-imported elsewhere.
 """
 
+import base64
+import binascii
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+from django.db.models import Q
 
 from metrics.models import ApiCall, Operation, Session
 
@@ -103,3 +107,62 @@ def _api_calls(session: Session) -> Iterator[dict[str, Any]]:
             "cost_usd": float(call["cost_usd"]) if source == ApiCall.CostSource.CLIENT
             else None,
         }
+
+
+# --- pages of a session's rows, for the API ---------------------------------------------
+
+DEFAULT_PAGE_ROWS = 1000
+MAX_PAGE_ROWS = 5000
+
+
+class InvalidRowCursor(ValueError):
+    pass
+
+
+def operation_page(
+    session: Session, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the session's operations in start order, and the next page's cursor."""
+    rows = Operation.objects.filter(session=session).order_by("started_at", "pk")
+    if cursor:
+        started, pk = _decode_row_cursor(cursor)
+        if started is None:
+            raise InvalidRowCursor("the cursor is not one this API issued")
+        rows = rows.filter(Q(started_at__gt=started) | Q(started_at=started, pk__gt=pk))
+    page = list(rows.values_list("pk", *OPERATION_FIELDS.values())[: limit + 1])
+    more, page = len(page) > limit, page[:limit]
+    records = [dict(zip(OPERATION_FIELDS, row[1:], strict=True)) for row in page]
+    if not more:
+        return records, None
+    return records, _encode_row_cursor(page[-1][0], records[-1]["started_at"])
+
+
+def api_call_page(
+    session: Session, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the session's API calls in the order they were stored."""
+    rows = ApiCall.objects.filter(session=session).order_by("pk")
+    if cursor:
+        rows = rows.filter(pk__gt=_decode_row_cursor(cursor)[1])
+    page = list(rows.values_list("pk", *API_CALL_FIELDS.values())[: limit + 1])
+    more, page = len(page) > limit, page[:limit]
+    records = [dict(zip(API_CALL_FIELDS, row[1:], strict=True)) for row in page]
+    return records, _encode_row_cursor(page[-1][0], None) if more else None
+
+
+def _encode_row_cursor(pk: int, moment: datetime | None) -> str:
+    text = f"{moment.isoformat() if moment else ''}|{pk}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_row_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, pk = text.rpartition("|")
+        started = datetime.fromisoformat(moment) if moment else None
+        row = int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidRowCursor("the cursor is not one this API issued") from None
+    if not 0 < row < 2**63 or (started is not None and started.tzinfo is None):
+        raise InvalidRowCursor("the cursor is not one this API issued")
+    return started, row

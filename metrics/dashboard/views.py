@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -23,6 +23,7 @@ from metrics.dashboard.estimates import progress_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
 from metrics.dashboard.forms import AnnotationForm
 from metrics.dashboard.quantiles import QUARTILES
+from metrics.dashboard.stored_summary import stored_summary_lines
 from metrics.dashboard.summary import INLINE_OPERATIONS, session_summary
 from metrics.dashboard.waterfall import session_waterfall
 from metrics.links import session_url
@@ -282,6 +283,10 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 @dashboard_view
 def session_summary_text(request: HttpRequest, external_id: str) -> HttpResponse:
     _, session = _session_or_404(request, external_id)
+    if session.operations_count > INLINE_OPERATIONS or session.detail_pruned_at is not None:
+        return StreamingHttpResponse(
+            stored_summary_lines(session), content_type="text/plain; charset=utf-8"
+        )
     return HttpResponse(session_summary(session), content_type="text/plain; charset=utf-8")
 
 
