@@ -260,7 +260,8 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # No broker configured means the embedded default: tasks run in-process, right away.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+# A host in the URL: kombu warns about "no hostname" on a bare memory://.
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost//"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import check_password
 
+from ingest.management.commands.quickstart import Command
+from ingest.models import hash_secret
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,21 +28,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def quickstart(db_path: Path, port: int) -> str:
+def quickstart(db_path: Path, port: int) -> tuple[str, str]:
+    """Its stdout and stderr; the simulator's JSON report goes next to the database."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_URL", "CELERY_BROKER_URL", "PERFMON_"))}
     env["SQLITE_PATH"] = str(db_path)
     result = subprocess.run(
-        [sys.executable, "manage.py", "quickstart", "--no-serve", "--port", str(port)],
+        [sys.executable, "manage.py", "quickstart", "--no-serve", "--port", str(port),
+         "--report", str(db_path.with_suffix(".report.json"))],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    return result.stdout, result.stderr
 
 
-def simulator_report(output: str) -> dict:
-    line = next(line for line in output.splitlines() if line.startswith('{"sessions"'))
-    return json.loads(line)
+def simulator_report(db_path: Path) -> dict:
+    return json.loads(db_path.with_suffix(".report.json").read_text(encoding="utf-8"))
+
+
+def analysis(db_path: Path) -> dict[str, list[tuple]]:
+    """Every judgement analysis made, by session id: budgets, regressions, findings.
+
+    Without the measured values: the simulator runs in real time, so durations differ a
+    little between runs; the judgements must not."""
+    return {
+        "budgets": query(db_path, "SELECT s.external_id, b.name, c.passed "
+                                  "FROM metrics_budgetcheck c JOIN metrics_session s ON "
+                                  "s.id = c.session_id JOIN metrics_budget b ON "
+                                  "b.id = c.budget_id ORDER BY 1, 2"),
+        "regressions": query(db_path, "SELECT s.external_id, r.metric, r.name "
+                                      "FROM metrics_regression r JOIN "
+                                      "metrics_session s ON s.id = r.session_id ORDER BY 1, 2, 3"),
+        "findings": query(db_path, "SELECT s.external_id, f.kind, f.subject FROM "
+                                   "metrics_finding f JOIN metrics_session s ON "
+                                   "s.id = f.session_id ORDER BY 1, 2, 3"),
+    }
 
 
 def printed_password(output: str) -> str:
@@ -49,8 +72,8 @@ def printed_password(output: str) -> str:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("quickstart") / "db.sqlite3"
-    output = quickstart(db_path, free_port())
-    return db_path, output
+    output, errors = quickstart(db_path, free_port())
+    return db_path, output, errors
 
 
 def query(db_path: Path, sql: str, *params) -> list[tuple]:
@@ -59,8 +82,8 @@ def query(db_path: Path, sql: str, *params) -> list[tuple]:
 
 
 def test_every_demo_session_arrived_over_http_with_the_simulators_totals(first_run):
-    db_path, output = first_run
-    report = simulator_report(output)
+    db_path, _, _ = first_run
+    report = simulator_report(db_path)
 
     assert report["delivered"] is True
     assert report["exporter"]["sent"] == len(report["sessions"]) == 16
@@ -83,7 +106,7 @@ def test_every_demo_session_arrived_over_http_with_the_simulators_totals(first_r
 
 
 def test_the_printed_login_works(first_run):
-    db_path, output = first_run
+    db_path, output, _ = first_run
     [(encoded, is_superuser)] = query(
         db_path, "SELECT password, is_superuser FROM auth_user WHERE username = 'demo'")
 
@@ -93,7 +116,7 @@ def test_the_printed_login_works(first_run):
 
 
 def test_the_regression_episode_is_flagged_once_analysis_runs(first_run):
-    db_path, _ = first_run
+    db_path, _, _ = first_run
     flagged = query(db_path, "SELECT s.external_id, r.metric, r.name FROM metrics_regression r "
                              "JOIN metrics_session s ON s.id = r.session_id")
 
@@ -106,7 +129,7 @@ def alerts_received(output: str) -> list[str]:
 
 
 def test_the_regression_and_the_failed_run_each_alert_once_with_a_valid_signature(first_run):
-    db_path, output = first_run
+    db_path, output, _ = first_run
     received = alerts_received(output)
 
     # The quickstart's receiver checked each message's signature with the channel's secret.
@@ -121,15 +144,50 @@ def test_the_regression_and_the_failed_run_each_alert_once_with_a_valid_signatur
                  ) == [("sent", 1, 200)] * 2
 
 
-def test_running_it_again_duplicates_nothing(first_run):
-    db_path, first_output = first_run
+def test_the_printed_api_key_works_with_the_printed_env_lines(first_run):
+    db_path, output, _ = first_run
+    url = re.search(r"^\s*export PERFMON_URL=(\S+)$", output, re.MULTILINE).group(1)
+    key = re.search(r"^\s*export PERFMON_API_KEY=(\S+)$", output, re.MULTILINE).group(1)
+    [(prefix, secret_hash)] = query(db_path, "SELECT prefix, secret_hash FROM ingest_apikey "
+                                             "WHERE revoked_at IS NULL")
+
+    assert url.startswith("http://127.0.0.1:")
+    assert key.startswith(prefix + "_")
+    assert hash_secret(key) == secret_hash
+
+
+def test_the_output_is_for_people(first_run):
+    _, output, errors = first_run
+
+    assert "No hostname was supplied" not in output + errors  # no broker on the default
+    assert max(len(line) for line in output.splitlines()) < 200  # no JSON dump
+    # --no-serve: the server it used is gone, and the output says so.
+    assert "Serving" not in output and "is ready at" not in output
+    assert "the server has stopped" in output
+
+
+def test_every_option_has_help():
+    parser = Command().create_parser("manage.py", "quickstart")
+    ours = {option: action.help for action in parser._actions
+            for option in action.option_strings
+            if option in {"--host", "--port", "--no-serve", "--episodes", "--seed", "--speed",
+                          "--report"}}
+
+    assert len(ours) == 7
+    assert all(ours.values()), ours
+
+
+def test_running_it_again_duplicates_nothing_and_judges_the_same(first_run):
+    db_path, first_output, _ = first_run
     counts = "SELECT (SELECT count(*) FROM metrics_session), (SELECT count(*) FROM " \
              "metrics_operation), (SELECT count(*) FROM metrics_apicall)"
     before = query(db_path, counts)
+    judged = analysis(db_path)
 
-    output = quickstart(db_path, free_port())
+    output, _ = quickstart(db_path, free_port())
 
     assert query(db_path, counts) == before
+    assert analysis(db_path) == judged
     assert printed_password(output) != printed_password(first_output)
     assert query(db_path, "SELECT count(*) FROM ingest_apikey WHERE revoked_at IS NULL") == [(1,)]
     # Re-analysing the resent sessions alerts on nothing: no message, no new delivery.

@@ -37,33 +37,45 @@ DEMO_RULE = "demo: regressions and failed runs"
 
 
 class Command(BaseCommand):
-    help = "Set up perfmon with demo data and serve it at http://127.0.0.1:8000."
+    help = ("Set up perfmon with demo data (migrate, a demo login, an API key, a simulated "
+            "generator's sessions) and serve it at http://127.0.0.1:8000.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="address the server listens on (default: %(default)s; "
+                            "0.0.0.0 to reach it from other machines)")
+        parser.add_argument("--port", type=int, default=8000,
+                            help="port the server listens on (default: %(default)s)")
         parser.add_argument("--no-serve", action="store_true",
                             help="stop the server once the demo data is in (tests, CI)")
-        parser.add_argument("--episodes", type=int, default=12)
-        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--episodes", type=int, default=12,
+                            help="demo episodes to generate (default: %(default)s; at least 4)")
+        parser.add_argument("--seed", type=int, default=7,
+                            help="random seed of the simulator; the same seed gives the same "
+                            "runs (default: %(default)s)")
         parser.add_argument("--speed", type=float, default=20.0,
-                            help="simulated seconds per real second")
+                            help="simulated seconds per real second (default: %(default)s)")
+        parser.add_argument("--report", type=Path, default=None,
+                            help="write the simulator's JSON report (every session's totals) "
+                            "to this file")
 
-    def handle(self, *args, port: int, no_serve: bool, episodes: int, seed: int,
-               speed: float, **options) -> None:
-        base_url = f"http://127.0.0.1:{port}"
+    def handle(self, *args, host: str, port: int, no_serve: bool, episodes: int, seed: int,
+               speed: float, report: Path | None, **options) -> None:
+        base_url = f"http://{_client_host(host)}:{port}"
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
         password = self._demo_login()
         raw_key = self._demo_api_key()
         receiver = self._start_alert_receiver()
 
-        server = self._start_server(port, base_url)
+        server = self._start_server(host, port, base_url, serving=not no_serve)
         try:
-            self._run_simulator(base_url, raw_key, episodes=episodes, seed=seed, speed=speed)
-            self._print_login(base_url, password)
+            self._run_simulator(base_url, raw_key, episodes=episodes, seed=seed, speed=speed,
+                                report=report)
+            self._print_login(base_url, password, raw_key, serving=not no_serve)
             if no_serve:
                 return
-            self.stdout.write("Serving; press Ctrl-C to stop.")
+            self.stdout.write(f"Serving at {base_url}/; press Ctrl-C to stop.")
             server.wait()
         except KeyboardInterrupt:
             pass
@@ -119,12 +131,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Alert received ({verdict}): {''.join(first_line)}")
         self.stdout.flush()
 
-    def _start_server(self, port: int, base_url: str) -> subprocess.Popen:
+    def _start_server(self, host: str, port: int, base_url: str, *,
+                      serving: bool) -> subprocess.Popen:
         if _answers(base_url):
             raise CommandError(f"Something already listens on {base_url}; stop it or use "
                                "--port.")
         server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            [sys.executable, "manage.py", "runserver", _listen_address(host, port), "--noreload"],
             # Alert messages link to the pages of this server.
             cwd=settings.BASE_DIR, env={"PERFMON_BASE_URL": base_url, **os.environ},
         )
@@ -133,14 +146,16 @@ class Command(BaseCommand):
             if server.poll() is not None:
                 raise CommandError("The server exited during start-up (see above).")
             if _answers(base_url):
-                self.stdout.write(f"Server running at {base_url}")
+                self.stdout.write(f"Server running at {base_url}" if serving else
+                                  f"Temporary server at {base_url} (stops once the demo "
+                                  "data is in).")
                 return server
             time.sleep(0.3)
         server.terminate()
         raise CommandError(f"The server did not answer within {SERVER_START_TIMEOUT_S}s.")
 
     def _run_simulator(self, base_url: str, raw_key: str, *, episodes: int, seed: int,
-                       speed: float) -> None:
+                       speed: float, report: Path | None) -> None:
         self.stdout.write("Running the simulated generator (python -m perfmon.demo)...")
         self.stdout.flush()
         env = {**os.environ, "PERFMON_SPOOL_DIR": str(Path(settings.BASE_DIR) / "var" /
@@ -150,17 +165,40 @@ class Command(BaseCommand):
              "--episodes", str(episodes), "--seed", str(seed), "--speed", str(speed)],
             cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
         )
-        self.stdout.write(result.stdout.rstrip())
+        lines = result.stdout.rstrip().splitlines()
+        # The last line is the machine-readable report: to a file if asked, never on screen.
+        if lines and lines[-1].startswith("{"):
+            if report is not None:
+                report.write_text(lines[-1] + "\n", encoding="utf-8")
+            lines = lines[:-1]
+        self.stdout.write("\n".join(lines))
         if result.returncode != 0:
             raise CommandError(f"The simulator failed:\n{result.stderr[-3000:]}")
 
-    def _print_login(self, base_url: str, password: str) -> None:
+    def _print_login(self, base_url: str, password: str, raw_key: str, *,
+                     serving: bool) -> None:
+        where = (f"perfmon is ready at {base_url}/" if serving else
+                 "The demo data is in; the server has stopped. Serve it with:\n"
+                 "  .venv/bin/python manage.py runserver")
         self.stdout.write(self.style.SUCCESS(
-            f"\nperfmon is ready at {base_url}/\n"
+            f"\n{where}\n"
             f"  user:     {DEMO_USER}\n"
             f"  password: {password}\n"
             f"  admin:    {base_url}/admin/   API docs: {base_url}/api/v1/docs\n"
+            f"\nThe API key \"{DEMO_KEY_NAME}\" (shown only now; a new run replaces it). "
+            "To send your own generator's sessions:\n"
+            f"  export PERFMON_URL={base_url}\n"
+            f"  export PERFMON_API_KEY={raw_key}\n"
         ))
+
+
+def _listen_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _client_host(host: str) -> str:
+    """Where this machine reaches a server listening on host (0.0.0.0 is not an address)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
 
 
 def _answers(base_url: str) -> bool:
