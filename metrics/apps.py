@@ -8,3 +8,4 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         from metrics import signals  # noqa: F401  (connects the receivers)
+        from metrics.dashboard import timezones  # noqa: F401  (the login receiver)

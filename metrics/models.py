@@ -622,6 +622,19 @@ class OtlpReport(models.Model):
         return f"OTLP report of session {self.session_id}"
 
 
+class DashboardPreference(models.Model):
+    """One person's dashboard settings: the time zone the pages show times in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="dashboard_preference")
+    time_zone = models.CharField(max_length=64, blank=True,
+                                 help_text="An IANA zone such as Europe/Paris; blank: the "
+                                 "site's TIME_ZONE.")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.time_zone or 'site time zone'}"
+
+
 # Alert models live in their room; importing them here makes them the metrics app's.
 from metrics.alerts.models import (  # noqa: E402, F401
     AlertChannel,

@@ -20,5 +20,6 @@ urlpatterns = [
     ),
     path("operations/", views.operations, name="operations"),
     path("costs/", views.costs, name="costs"),
+    path("settings/", views.preferences, name="preferences"),
     path("assets/plotly.min.js", views.plotly_js, name="plotly_js"),
 ]

@@ -23,6 +23,8 @@ PALETTE = [
 ]
 OK_COLOUR, FAILED_COLOUR, RUNNING_COLOUR = "#3558d4", "#c4320a", "#98a2b3"
 HOVER_CHARS = 300
+NARROW_MARGIN_L = 115  # px for row labels on a phone
+NARROW_LABEL_CHARS = 12
 
 _JSON_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
@@ -161,6 +163,8 @@ def horizontal_bars(labels: Sequence[str], values: Sequence, *, x_title: str) ->
         [trace], height=max(220, 28 * len(labels) + 80),
         margin={"l": 200, "r": 20, "t": 10, "b": 50},
         xaxis={"title": {"text": x_title}}, yaxis={"autorange": "reversed", "type": "category"},
+        meta=_narrow(margin_l=NARROW_MARGIN_L, tickvals=[_text(label) for label in labels],
+                     ticktext=[_text(_cut(label, NARROW_LABEL_CHARS)) for label in labels]),
     )
 
 
@@ -184,8 +188,7 @@ def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.F
     ones grey, drawn to the session's elapsed time.
     """
     rows = list(range(len(bars)))
-    ticks = [("\u2003" * bar.depth) + ("\u2514 " if bar.depth else "") + _text(bar.label)
-             for bar in bars]
+    ticks = [_tick(bar, NARROW_LABEL_CHARS * 4) for bar in bars]
     traces = []
     for status, colour, legend in (("ok", OK_COLOUR, "succeeded"),
                                    ("failed", FAILED_COLOUR, "failed"),
@@ -203,19 +206,51 @@ def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.F
             # One row each: without a fixed width plotly sizes a trace's bars by the gap
             # between its own rows, and two far-apart failures become giant blocks.
             orientation="h", name=legend, marker_color=colour, width=[0.7] * len(chosen),
-            customdata=[[_text(bars[i].label), bars[i].start_s, _text(bars[i].detail)]
-                        for i in chosen],
-            hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.3f}s, "
-            "takes %{x:,.3f}s<br>%{customdata[2]}<extra></extra>",
+            # With a base, plotly's %{x} is where the bar ends: the duration goes in
+            # customdata so the hover says how long the operation took.
+            customdata=[[_text(bars[i].label), bars[i].start_s, _text(bars[i].detail),
+                         widths[n], _took(bars[i])] for n, i in enumerate(chosen)],
+            hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.3f} s, "
+            "%{customdata[4]} %{customdata[3]:,.3f} s<br>%{customdata[2]}<extra></extra>",
         ))
     return _figure(
         traces, height=max(240, 18 * len(bars) + 100), barmode="overlay", bargap=0.25,
         margin={"l": 260, "r": 20, "t": 10, "b": 50},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
-        xaxis={"title": {"text": "seconds from the session's start"}, "rangemode": "tozero"},
+        xaxis={"title": {"text": "seconds from the session's start"}, "rangemode": "tozero",
+               "ticksuffix": " s"},
         yaxis={"tickmode": "array", "tickvals": rows, "ticktext": ticks,
                "range": [len(bars) - 0.5, -0.5], "showgrid": False},  # first row on top
+        meta=_narrow(margin_l=NARROW_MARGIN_L,
+                     ticktext=[_tick(bar, NARROW_LABEL_CHARS, indent="\u2002", deepest=3)
+                               for bar in bars]),
     )
+
+
+def _tick(bar: WaterfallBar, chars: int, *, indent: str = "\u2003", deepest: int = 8) -> str:
+    """A row label: indented by depth, cut to chars (the hover has the whole name)."""
+    label = _cut(bar.label, chars)
+    return (indent * min(bar.depth, deepest)) + ("\u2514 " if bar.depth else "") + _text(label)
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "\u2026"
+
+
+def _took(bar: WaterfallBar) -> str:
+    return "running for" if bar.duration_s is None else "took"
+
+
+def _narrow(*, margin_l: int, ticktext: list[str] | None = None,
+            tickvals: list | None = None) -> dict:
+    """What dashboard.js changes on a narrow screen (a phone): a smaller left margin for
+    the row labels and shorter labels, so the bars keep most of the width."""
+    narrow = {"margin_l": margin_l}
+    if ticktext is not None:
+        narrow["ticktext"] = ticktext
+    if tickvals is not None:
+        narrow["tickvals"] = tickvals
+    return {"narrow": narrow}
 
 
 def hover_detail(metadata: Mapping | None, error: str | None) -> str:

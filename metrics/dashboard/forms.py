@@ -1,5 +1,6 @@
 from django import forms
 
+from metrics.dashboard.timezones import zone_names
 from metrics.models import Annotation
 
 
@@ -8,4 +9,11 @@ class AnnotationForm(forms.Form):
         max_length=Annotation.MAX_CHARS,
         strip=True,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": Annotation.MAX_CHARS}),
+    )
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Show times in", required=False,
+        choices=lambda: [("", "the site's time zone")] + [(n, n) for n in zone_names()],
     )

@@ -29,6 +29,7 @@ from metrics.dashboard.quantiles import (
     PercentileDisc,
     median_of,
 )
+from metrics.dashboard.unpriced import unpriced_calls_in, with_unpriced_calls
 from metrics.models import (
     BudgetCheck,
     CostLine,
@@ -104,6 +105,7 @@ def kpis(project: Project, filters: DashboardFilters) -> dict:
     row["cost_per_episode_usd"] = row["cost_usd"] / row["episodes"] if row["episodes"] else None
     if not extra:
         row["median_duration_s"] = median_of(sessions.filter(completed), "duration_s")
+    row["unpriced_calls"] = unpriced_calls_in(sessions)
     row["budget_violations"] = filters.apply(
         BudgetCheck.objects.filter(session__project=project, passed=False), "session__"
     ).count()
@@ -158,7 +160,7 @@ def model_label(provider: str, model: str) -> str:
 
 def latest_sessions(project: Project, filters: DashboardFilters, *, limit=LATEST_SESSIONS):
     return list(
-        filters.sessions(project).select_related("episode", "project")
+        with_unpriced_calls(filters.sessions(project)).select_related("episode", "project")
         .order_by("-started_at", "-pk")[:limit]
     )
 

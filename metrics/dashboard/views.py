@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import plotly
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.decorators import login_required
@@ -14,17 +15,21 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from metrics import permissions, selectors
 from metrics.analysis.pricing import what_if_cost
 from metrics.dashboard import comparisons, csv_tables, figures, operation_trends, queries, spend
 from metrics.dashboard.estimates import progress_of
+from metrics.dashboard.failures import failure_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
-from metrics.dashboard.forms import AnnotationForm
+from metrics.dashboard.forms import AnnotationForm, TimeZoneForm
 from metrics.dashboard.quantiles import QUARTILES
 from metrics.dashboard.stored_summary import stored_summary_lines
 from metrics.dashboard.summary import INLINE_OPERATIONS, session_summary
+from metrics.dashboard.timezones import current_zone_name, save_time_zone
+from metrics.dashboard.unpriced import with_unpriced_calls
 from metrics.dashboard.waterfall import session_waterfall
 from metrics.links import session_url
 from metrics.models import (
@@ -214,7 +219,7 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
     if _wants_csv(request):
         return csv_tables.sessions_csv(
             runs.select_related("episode").order_by("-started_at", "-pk"))
-    shown = list(runs.select_related("episode", "project")
+    shown = list(with_unpriced_calls(runs).select_related("episode", "project")
                  .order_by("-started_at", "-pk")[:EPISODE_RUNS_SHOWN])
     ops = queries.self_time_per_run(runs)
     chronological = list(reversed(shown))
@@ -256,6 +261,8 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     report = selectors.session_report(session)
     ctx.update(
         session=session,
+        failure=failure_of(session),
+        unpriced_calls=report.unpriced_calls,
         progress=progress_of([session], project=session.project, now=now)[0]
         if not session.is_finished else None,
         waterfall=flow,
@@ -311,6 +318,31 @@ def add_annotation(request: HttpRequest, external_id: str) -> HttpResponse:
             request, f"An annotation needs some text (at most {Annotation.MAX_CHARS:,} characters)."
         )
     return redirect(session_url(session))
+
+
+# --- preferences ----------------------------------------------------------------------------
+
+
+@dashboard_view
+def preferences(request: HttpRequest) -> HttpResponse:
+    """The person's settings: the time zone every page shows times in."""
+    if request.method == "POST":
+        form = TimeZoneForm(request.POST)
+        if form.is_valid():
+            save_time_zone(request, form.cleaned_data["time_zone"])
+            messages.success(request, f"Times are now shown in {current_zone_name(request)}.")
+            return redirect(_safe_next(request) or "metrics:preferences")
+    else:
+        form = TimeZoneForm(initial={"time_zone": request.session.get("perfmon_time_zone", "")})
+    return render(request, "metrics/preferences.html", _page(
+        request, form=form, zone=current_zone_name(request), site_zone=settings.TIME_ZONE,
+        next=_safe_next(request) or ""))
+
+
+def _safe_next(request: HttpRequest) -> str | None:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    return target if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()) else None
 
 
 # --- operations and costs -------------------------------------------------------------------

@@ -5,6 +5,8 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
+from metrics import units
+
 register = template.Library()
 
 
@@ -50,3 +52,37 @@ def export_url(context) -> str:
 @register.simple_tag(takes_context=True)
 def export_link(context) -> str:
     return format_html('<a class="export" href="{}">Export CSV</a>', export_url(context))
+
+
+@register.filter
+def budget_value(value, metric: str) -> str:
+    """A budget check's value in the budget's unit: 0.05 of an error rate → "5.0%"."""
+    return units.budget_value(value, metric)
+
+
+@register.filter
+def budget_label(metric: str) -> str:
+    return units.budget_label(metric)
+
+
+@register.filter
+def budget_rule(budget) -> str:
+    """A budget (or a row with metric and threshold) as its target: "at most 5.0%"."""
+    metric = budget["metric"] if isinstance(budget, dict) else budget.metric
+    threshold = budget["threshold"] if isinstance(budget, dict) else budget.threshold
+    return units.budget_rule(metric, threshold)
+
+
+@register.filter
+def regression_value(value, metric: str) -> str:
+    return units.regression_value(value, metric)
+
+
+@register.filter
+def humanize(key) -> str:
+    return units.humanize(key)
+
+
+@register.filter
+def tokens(value) -> str:
+    return units.with_unit(value, units.TOKENS)

@@ -28,7 +28,9 @@ CHROMIUM_ARGS = [
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-    pytest.mark.django_db(transaction=True),
+    # serialized_rollback: the migrations' prices and budgets come back for each test,
+    # or every test after the first sees each call as unpriced.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 
@@ -48,6 +50,19 @@ def demo_world(api):
                           status="running", scenes=2))
     user_with("view_session", "add_annotation", name="producer", password="demo-password-1")
     return payloads
+
+
+WIDTHS = {"desktop": 1440, "phone": 390}
+PAGES = (  # path, screenshot name
+    ("/", "overview"),
+    ("/episodes/", "episodes"),
+    ("/episodes/compare/?episodes=ep001,ep003", "compare"),
+    ("/episodes/ep002/", "episode"),
+    ("/sessions/ep002_run3/", "session"),  # the demo's failed run
+    ("/sessions/ep007_live/", "session-running"),
+    ("/operations/", "operations"),
+    ("/costs/?whatif_model=openai/gpt-4o-mini", "costs"),
+)
 
 
 class Page:
@@ -72,34 +87,51 @@ class Page:
             "() => Object.fromEntries([...document.querySelectorAll('[data-figure]')].map("
             "el => [el.dataset.figure, el.querySelectorAll('.trace').length]))")
 
+    def page_overflow_px(self) -> int:
+        """How far the page scrolls sideways: 0 when everything fits the screen."""
+        return self.page.evaluate(
+            "() => document.documentElement.scrollWidth - window.innerWidth")
+
+    def plot_width(self, figure: str) -> float:
+        """Width of a figure's plotting area (where the bars are), in CSS px."""
+        return self.page.evaluate(
+            "id => document.querySelector(`[data-figure=${id}]`)._fullLayout._size.w", figure)
+
     def shot(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def _log_in(tab: Page) -> None:
+    tab.open("/")
+    assert "/accounts/login/" in tab.page.url
+    tab.page.fill("#id_username", "producer")
+    tab.page.fill("#id_password", "demo-password-1")
+    tab.page.click("button[type=submit]")
+    tab.page.wait_for_load_state("networkidle")
+
+
+def _browser(playwright, profile: str, width: int):
+    return playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+        viewport={"width": width, "height": 900},
+    )
+
+
 def test_the_dashboard_draws_its_figures_in_a_real_browser(demo_world, live_server):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        browser = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 1360, "height": 900},
-        )
+        browser = _browser(playwright, profile, WIDTHS["desktop"])
         try:
             tab = Page(browser.new_page(), live_server.url)
-
             tab.open("/")
-            assert "/accounts/login/" in tab.page.url
             tab.shot("login")
-            tab.page.fill("#id_username", "producer")
-            tab.page.fill("#id_password", "demo-password-1")
-            tab.page.click("button[type=submit]")
-            tab.page.wait_for_load_state("networkidle")
+            _log_in(tab)
 
             drawn = tab.charts_drawn()
             assert set(drawn) == {"fig-duration", "fig-cost", "fig-cache", "fig-tokens"}
             assert all(traces > 0 for traces in drawn.values()), drawn
             assert tab.page.locator("text=ep007_live").count() >= 1  # running session
-            tab.shot("overview")
 
             tab.open("/episodes/")
             tab.page.check("input[value=ep001]")
@@ -109,22 +141,41 @@ def test_the_dashboard_draws_its_figures_in_a_real_browser(demo_world, live_serv
             assert "episodes=ep001" in tab.page.url and "episodes=ep003" in tab.page.url
             drawn = tab.charts_drawn()
             assert len(drawn) == 4 and all(traces > 0 for traces in drawn.values()), drawn
-            tab.shot("compare")
 
             tab.open("/sessions/ep002_run3/")  # the demo's failed run
             drawn = tab.charts_drawn()
             assert drawn["fig-waterfall"] >= 2  # succeeded and failed operations
             bars = tab.page.locator(".js-plotly-plot .trace .point").count()
             assert bars == len(demo_world["ep002_run3"]["operations"])  # one bar each
-            tab.shot("session")
+            assert tab.errors == []
+        finally:
+            browser.close()
 
-            for path, name in (("/episodes/", "episodes"), ("/operations/", "operations"),
-                               ("/costs/?whatif_model=openai/gpt-4o-mini", "costs"),
-                               ("/episodes/ep002/", "episode")):
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_every_page_fits_the_screen_without_sideways_scrolling(demo_world, live_server,
+                                                                device):
+    """At 390 px (a phone) and 1440 px: no page scrolls sideways, every figure is drawn,
+    and the session timeline keeps most of a phone's width for its bars. Takes the
+    README's screenshots at both widths."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    width = WIDTHS[device]
+    suffix = "" if device == "desktop" else "-phone"
+    with sync_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        browser = _browser(playwright, profile, width)
+        try:
+            tab = Page(browser.new_page(), live_server.url)
+            _log_in(tab)
+            overflow = {}
+            for path, name in PAGES:
                 tab.open(path)
-                tab.charts_drawn()
-                tab.shot(name)
-
+                drawn = tab.charts_drawn()
+                assert all(traces > 0 for traces in drawn.values()), (path, drawn)
+                overflow[path] = tab.page_overflow_px()
+                if name == "session":
+                    assert tab.plot_width("fig-waterfall") >= 0.5 * width
+                tab.shot(name + suffix)
+            assert {path: px for path, px in overflow.items() if px > 0} == {}
             assert tab.errors == []
         finally:
             browser.close()

@@ -82,7 +82,8 @@ def test_the_page_shows_findings_regressions_budgets_and_calls(viewer, api):
 
     assert {m["label"] for m in response.context["by_model"]} == {
         "openai/gpt-4o-mini", "openai/house-model"}
-    assert "(3 unpriced)" in content
+    assert "unpriced (3)" in content  # house-model's cost: not $0.0000
+    assert "incomplete: 3 unpriced calls not in the total" in content  # the cost card
     assert "Calls to models with no price" in content  # the finding
     assert "cache <strong>llm</strong>" in content
     assert "Full episode in under 5 minutes" in content

@@ -2,17 +2,51 @@
 // <script type="application/json" id="ID">. No inline scripts, no network.
 (function () {
   "use strict";
+  var NARROW_PX = 640;  // below this a chart is on a phone: see charts._narrow
+  var CONFIG = {
+    responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"]
+  };
+  function fitted(layout, width) {
+    var narrow = layout.meta && layout.meta.narrow;
+    if (!narrow || width >= NARROW_PX) { return layout; }
+    var out = Object.assign({}, layout);
+    out.margin = Object.assign({}, layout.margin, { l: narrow.margin_l, r: 10 });
+    if (narrow.ticktext) {
+      // The labels are cut to fit the margin: no automargin eating the bars' width.
+      out.yaxis = Object.assign({}, layout.yaxis,
+        { ticktext: narrow.ticktext, automargin: false });
+      if (narrow.tickvals) {
+        out.yaxis.tickmode = "array";
+        out.yaxis.tickvals = narrow.tickvals;
+      }
+    }
+    return out;
+  }
   function draw() {
     if (typeof Plotly === "undefined") { return; }
     document.querySelectorAll("[data-figure]").forEach(function (el) {
       var source = document.getElementById(el.dataset.figure);
       if (!source) { return; }
       var fig = JSON.parse(source.textContent);
-      Plotly.newPlot(el, fig.data, fig.layout, {
-        responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"]
-      });
+      el.dataset.narrow = el.clientWidth < NARROW_PX ? "1" : "0";
+      Plotly.newPlot(el, fig.data, fitted(fig.layout, el.clientWidth), CONFIG);
+      el.perfmonLayout = fig.layout;
     });
   }
+  // Crossing the phone width (a rotated phone, a resized window) swaps the label layout.
+  function refit() {
+    document.querySelectorAll("[data-figure].js-plotly-plot").forEach(function (el) {
+      var narrow = el.clientWidth < NARROW_PX ? "1" : "0";
+      if (narrow === el.dataset.narrow || !el.perfmonLayout) { return; }
+      el.dataset.narrow = narrow;
+      Plotly.relayout(el, fitted(el.perfmonLayout, el.clientWidth));
+    });
+  }
+  var refitTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(refitTimer);
+    refitTimer = setTimeout(refit, 200);
+  });
   // Compare check boxes: the button says how many are chosen.
   function compareButton() {
     var form = document.getElementById("compare-form");
