@@ -17,6 +17,8 @@ from decimal import Decimal
 import plotly.graph_objects as go
 from django.utils.safestring import SafeString, mark_safe
 
+from metrics.dashboard.colours import styles_for
+
 PALETTE = [
     "#3558d4", "#e07b39", "#2a9d8f", "#b5477b", "#8a6fd1", "#d1a23a", "#4a7f3a", "#7d8597",
     "#c4320a", "#1b998b",
@@ -91,24 +93,38 @@ def per_episode_line(
 
 
 def _bars(categories: Sequence, series: Mapping[str, Sequence], *, money: bool,
-          escape_x: bool = True) -> list[go.Bar]:
+          escape_x: bool = True, kind: str | None = None, unit: str = "",
+          customdata: Sequence | None = None) -> list[go.Bar]:
+    """One bar trace per series; with a kind, each series keeps its name's colour."""
     x = [_text(c) for c in categories] if escape_x else list(categories)
-    value = "$%{y:,.4f}" if money else "%{y:,.2f}"
+    value = "$%{y:,.4f}" if money else "%{y:,.2f}" + (f" {unit}" if unit else "")
+    styles = styles_for(kind, series) if kind else {}
     return [
         go.Bar(x=x, y=[_num(v) for v in values], name=_text(name),
-               marker_color=PALETTE[i % len(PALETTE)],
+               marker=_marker(styles.get(name), PALETTE[i % len(PALETTE)]),
+               customdata=customdata,
                hovertemplate="%{fullData.name}<br>%{x}: " + value + "<extra></extra>")
         for i, (name, values) in enumerate(series.items())
     ]
 
 
+def _marker(style: dict | None, fallback: str) -> dict:
+    if style is None:
+        return {"color": fallback}
+    marker = {"color": style["colour"]}
+    if style["pattern"]:
+        marker["pattern"] = {"shape": style["pattern"], "fgcolor": "#fff"}
+    return marker
+
+
 def stacked_by_series(
     categories: Sequence, series: Mapping[str, Sequence], *, y_title: str, money: bool = False,
-    category_axis: bool = True,
+    category_axis: bool = True, kind: str | None = None, customdata: Sequence | None = None,
 ) -> go.Figure:
     """One bar per category, stacked by series (e.g. cost per episode, stacked by model)."""
     return _figure(
-        _bars(categories, series, money=money, escape_x=category_axis), y_title=y_title,
+        _bars(categories, series, money=money, escape_x=category_axis, kind=kind,
+              customdata=customdata), y_title=y_title,
         barmode="stack", xaxis={"type": "category"} if category_axis else {},
         yaxis={"tickprefix": "$"} if money else {},
     )
@@ -116,11 +132,12 @@ def stacked_by_series(
 
 def grouped_bars(
     categories: Sequence[str], series: Mapping[str, Sequence], *, y_title: str,
-    money: bool = False, height: int = 360,
+    money: bool = False, height: int = 360, kind: str | None = None, unit: str = "",
 ) -> go.Figure:
     """Bars side by side: one group per category, one bar per series (e.g. per episode)."""
     return _figure(
-        _bars(categories, series, money=money), y_title=y_title, barmode="group",
+        _bars(categories, series, money=money, kind=kind, unit=unit), y_title=y_title,
+        barmode="group",
         height=height, xaxis={"type": "category"}, yaxis={"tickprefix": "$"} if money else {},
     )
 

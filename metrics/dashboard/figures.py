@@ -22,7 +22,7 @@ def overview_figures(trends: list[dict], costs: dict[tuple[int, str], float]) ->
         "duration": charts.embed(charts.per_episode_line(
             codes, [row["avg_duration_s"] for row in trends], y_title="average run (s)")),
         "cost": charts.embed(charts.stacked_by_series(
-            codes, by_model, y_title="cost per run (USD)", money=True)),
+            codes, by_model, y_title="cost per run (USD)", money=True, kind="model")),
         "cache": charts.embed(charts.per_episode_line(
             codes, [row["cache_hit_rate"] for row in trends], y_title="cache hit rate",
             percent=True)),
@@ -46,21 +46,22 @@ def comparison_figures(comparison: Comparison, ordered: list[str]) -> dict[str, 
     totals = comparison.totals
     return {
         "self_time": charts.embed(charts.grouped_bars(
-            categories, self_time, y_title="self time per run (s)", height=400)),
+            categories, self_time, y_title="self time per run (s)", height=400,
+            kind="episode", unit="s")),
         "cost": charts.embed(charts.stacked_by_series(
             ordered,
             {model: [comparison.model_cost.get(c, {}).get(model, 0) for c in ordered]
              for model in comparison.models},
-            y_title="cost per run (USD)", money=True)),
+            y_title="cost per run (USD)", money=True, kind="model")),
         "cache": charts.embed(charts.grouped_bars(
             ["cache hit rate (%)"],
             {c: [(totals[c]["cache_hit_rate"] or 0) * 100] for c in ordered},
-            y_title="%")),
+            y_title="%", kind="episode", unit="%")),
         "tokens": charts.embed(charts.grouped_bars(
             ["tokens per scene", "tokens per dialogue line"],
             {c: [totals[c]["tokens_per_scene"], totals[c]["tokens_per_dialogue_line"]]
              for c in ordered},
-            y_title="tokens")),
+            y_title="tokens", kind="episode", unit="tokens")),
     }
 
 
@@ -108,7 +109,7 @@ def operation_figures(
     return figures
 
 
-def cost_figures(cell: dict, what_if: dict) -> dict[str, str]:
+def cost_figures(cell: dict, what_if: dict, by: str) -> dict[str, str]:
     """Cost over time by the chosen grouping, and the what-if against actual cost."""
     days = sorted({day for day, _ in cell})
     keys = sorted({key for _, key in cell})
@@ -117,7 +118,7 @@ def cost_figures(cell: dict, what_if: dict) -> dict[str, str]:
         figures["time"] = charts.embed(charts.stacked_by_series(
             [d.isoformat() for d in days],
             {key: [cell.get((d, key), 0) for d in days] for key in keys},
-            y_title="cost (USD)", money=True, category_axis=False))
+            y_title="cost (USD)", money=True, category_axis=False, kind=by))
     if what_if.get("rows"):
         priced = what_if["rows"]
         figures["what_if"] = charts.embed(charts.actual_vs_what_if(

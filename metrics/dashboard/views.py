@@ -389,7 +389,7 @@ def costs(request: HttpRequest) -> HttpResponse:
                unpriced=[m for m in models if m["unpriced_calls"]],
                total_cost=sum(m["cost_usd"] for m in models),
                what_if=what_if, keep=[("by", by)],
-               charts=figures.cost_figures(spend.cost_over_time(rows, by), what_if))
+               charts=figures.cost_figures(spend.cost_over_time(rows, by), what_if, by))
     return render(request, "metrics/costs.html", ctx)
 
 
