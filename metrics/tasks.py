@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from metrics import retention
 from metrics.alerts.tasks import alert_on_session
-from metrics.analysis import analyze, pricing, rollups
+from metrics.analysis import analyze, pricing, rollups, siblings
 from metrics.models import Session
 
 SWEEP_BATCH = 500
@@ -44,6 +44,9 @@ def analyze_session(session_pk: int, merged_at_iso: str | None = None) -> bool:
         analyzed = analyze.analyze_session(session, only_for_merge=merged_at)
         if analyzed:
             alert_on_session(session)
+    if analyzed:
+        # After the commit above: siblings judged again see this session as stored.
+        siblings.rejudge_siblings(session)
     return analyzed
 
 
