@@ -45,6 +45,11 @@ class Episode(models.Model):
     title = models.CharField(max_length=300, blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The run an editor accepted as the episode's take: its figures stand for the episode.
+    # Null: the latest completed run (metrics.dashboard.takes).
+    accepted_session = models.ForeignKey(
+        "Session", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
 
     class Meta:
         ordering = ["code"]

@@ -40,3 +40,8 @@ def visible_projects(user: User) -> QuerySet[Project]:
     if user.is_superuser:
         return Project.objects.all()
     return Project.objects.filter(members=user)
+
+
+def can_accept_take(user: User) -> bool:
+    """Editors (who may change sessions) choose which run is an episode's accepted take."""
+    return can_view_dashboard(user) and user.has_perm(CHANGE_SESSION)

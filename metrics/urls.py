@@ -18,6 +18,7 @@ urlpatterns = [
         views.add_annotation,
         name="add_annotation",
     ),
+    path("sessions/<str:external_id>/accept/", views.accept_take, name="accept_take"),
     path("operations/", views.operations, name="operations"),
     path("costs/", views.costs, name="costs"),
     path("settings/", views.preferences, name="preferences"),

@@ -20,10 +20,13 @@ def sessions_csv(sessions) -> HttpResponse:
 def episodes_csv(table) -> HttpResponse:
     return csv_response(
         "episodes.csv",
-        ["episode", "title", "runs", "failed_runs", "last_run", "avg_duration_s", "cost_usd",
+        ["episode", "title", "runs", "failed_runs", "cold_runs", "last_run", "take",
+         "take_duration_s", "take_cost_usd", "take_tokens", "avg_duration_s", "cost_usd",
          "cost_per_run_usd", "tokens", "tokens_per_run", "cache_hit_rate", "api_error_rate"],
         (
-            [r["code"], r["title"], r["runs"], r["failed_runs"], r["last_run"].isoformat(),
+            [r["code"], r["title"], r["runs"], r["failed_runs"], r["cold_runs"],
+             r["last_run"].isoformat(), r["take_id"], r["take_duration_s"],
+             r["take_cost_usd"], r["take_tokens"],
              r["avg_duration_s"], r["cost_usd"], r["cost_per_run_usd"], r["tokens"],
              r["tokens_per_run"], r["cache_hit_rate"], r["api_error_rate"]]
             for r in map(with_rates, table.iterator())

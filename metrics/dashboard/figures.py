@@ -20,14 +20,14 @@ def overview_figures(trends: list[dict], costs: dict[tuple[int, str], float]) ->
     }
     return {
         "duration": charts.embed(charts.per_episode_line(
-            codes, [row["avg_duration_s"] for row in trends], y_title="average run (s)")),
+            codes, [row["avg_duration_s"] for row in trends], y_title="accepted take (s)")),
         "cost": charts.embed(charts.stacked_by_series(
-            codes, by_model, y_title="cost per run (USD)", money=True, kind="model")),
+            codes, by_model, y_title="accepted take (USD)", money=True, kind="model")),
         "cache": charts.embed(charts.per_episode_line(
             codes, [row["cache_hit_rate"] for row in trends], y_title="cache hit rate",
             percent=True)),
         "tokens": charts.embed(charts.per_episode_line(
-            codes, [row["tokens_per_run"] for row in trends], y_title="tokens per run")),
+            codes, [row["tokens_per_run"] for row in trends], y_title="tokens")),
     }
 
 

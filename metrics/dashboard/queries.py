@@ -29,6 +29,7 @@ from metrics.dashboard.quantiles import (
     PercentileDisc,
     median_of,
 )
+from metrics.dashboard.takes import COLD, is_take, take_ids
 from metrics.dashboard.unpriced import unpriced_calls_in, with_unpriced_calls
 from metrics.models import (
     BudgetCheck,
@@ -113,30 +114,25 @@ def kpis(project: Project, filters: DashboardFilters) -> dict:
 
 
 def episode_trends(project: Project, filters: DashboardFilters) -> list[dict]:
-    """Per-run averages of the latest episodes (by last run), oldest first.
+    """The accepted take of each of the latest episodes (by last run), oldest first.
 
     The episodes come from the latest runs through the session index, and only their runs
     are summed: the cost does not grow with the number of sessions in the period.
     """
     episodes = latest_episode_ids(project, filters, limit=TREND_EPISODES)
-    ids = session_ids(filters.sessions(project).filter(episode_id__in=episodes))
+    takes = take_ids(filters.sessions(project).filter(episode_id__in=episodes))
     rows = list(
-        Session.objects.filter(pk__in=ids)
+        Session.objects.filter(pk__in=list(takes.values()))
         .values("episode_id", code=F("episode__code"))
-        .annotate(**SESSION_SUMS)
+        .annotate(**SESSION_SUMS, take_pk=Max("pk"))
         .order_by("last_run", "episode_id")
     )
     return [with_rates(row) for row in rows]
 
 
-def cost_by_episode_and_model(
-    project: Project, filters: DashboardFilters, episode_ids: list[int]
-) -> dict[tuple[int, str], Decimal]:
-    """``{(episode id, "provider/model"): cost}`` over the filtered runs of those episodes."""
-    episode_of = dict(
-        filters.sessions(project).filter(episode_id__in=episode_ids).order_by()
-        .values_list("pk", "episode_id")
-    )
+def cost_by_episode_and_model(trends: list[dict]) -> dict[tuple[int, str], Decimal]:
+    """``{(episode id, "provider/model"): cost}`` of each trend row's accepted take."""
+    episode_of = {row["take_pk"]: row["episode_id"] for row in trends}
     # Grouped by run, not by the run's episode: that would join every session of the
     # project; the runs are few, so they are folded into episodes here.
     rows = (
@@ -178,7 +174,7 @@ EPISODE_SORTS = {
     "code": "code",
     "runs": "runs",
     "last_run": "last_run",
-    "duration": "avg_duration_s",
+    "duration": "sort_take_duration_s",
     "cost": "cost_usd",
     "cost_per_run": "sort_cost_per_run",
     "tokens_per_run": "sort_tokens_per_run",
@@ -199,18 +195,44 @@ def episode_table(
     key = EPISODE_SORTS.get(sort.lstrip("-"), "last_run")
     order = F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_last=True)
     as_float = FloatField()
+    take = is_take(take_ids(sessions))
     return (
         sessions.values(code=F("episode__code"), title=F("episode__title"))
         # The sort keys first: in the same annotate() "cost_usd" would name the sum.
         .annotate(
-            sort_cost_per_run=Cast(Sum("cost_usd"), as_float) / Count("pk"),
-            sort_tokens_per_run=Cast(Sum("total_tokens"), as_float) / Count("pk"),
-            sort_cache_hit_rate=Cast(Sum("cache_hits"), as_float)
-            / NullIf(Sum("cache_hits") + Sum("cache_misses"), 0),
+            sort_cost_per_run=Cast(Max("cost_usd", filter=take), as_float),
+            sort_tokens_per_run=Cast(Max("total_tokens", filter=take), as_float),
+            sort_cache_hit_rate=Cast(Max("cache_hits", filter=take), as_float)
+            / NullIf(Max("cache_hits", filter=take) + Max("cache_misses", filter=take), 0),
+            sort_take_duration_s=Max("duration_s", filter=take),
+            **take_figures(take),
         )
         .annotate(**SESSION_SUMS)
         .order_by(order, "code")
     )
+
+
+def take_figures(take: Q) -> dict:
+    """The accepted take's own figures, beside the sums over every run."""
+    return {
+        "take_id": Max("external_id", filter=take),
+        "take_duration_s": Max("duration_s", filter=take),
+        "take_cost_usd": Max("cost_usd", filter=take),
+        "take_tokens": Max("total_tokens", filter=take),
+        "take_cache_hits": Max("cache_hits", filter=take),
+        "take_cache_misses": Max("cache_misses", filter=take),
+        "take_api_calls": Max("api_calls_count", filter=take),
+        "take_api_errors": Max("api_errors_count", filter=take),
+        "cold_runs": Count("pk", filter=COLD),
+    }
+
+
+def with_take_rates(row: dict) -> dict:
+    row["take_cache_hit_rate"] = _hit_rate(row.get("take_cache_hits"),
+                                           row.get("take_cache_misses"))
+    calls = row.get("take_api_calls")
+    row["take_api_error_rate"] = row["take_api_errors"] / calls if calls else None
+    return row
 
 
 @dataclass(frozen=True)
@@ -264,7 +286,7 @@ def table_page(table: QuerySet, *, number: str | None, per_page: int) -> TablePa
         page = max(1, -(-total // per_page))
         rows = list(counted[(page - 1) * per_page: page * per_page])
     total = rows[0]["_total"] if rows else 0
-    return TablePage([with_rates(row) for row in rows], page, total, per_page)
+    return TablePage([with_take_rates(with_rates(row)) for row in rows], page, total, per_page)
 
 
 def normalise_sort(sort: str) -> str:

@@ -20,7 +20,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from metrics import permissions, selectors
 from metrics.analysis.pricing import what_if_cost
-from metrics.dashboard import comparisons, csv_tables, figures, operation_trends, queries, spend
+from metrics.dashboard import (
+    comparisons,
+    csv_tables,
+    figures,
+    operation_trends,
+    queries,
+    spend,
+    takes,
+)
 from metrics.dashboard.estimates import progress_of
 from metrics.dashboard.failures import failure_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
@@ -127,8 +135,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         sessions=queries.latest_sessions(project, filters),
         running=progress_of(queries.running_sessions(project, filters), project=project),
         has_any_session=project.sessions.exists(),
-        charts=figures.overview_figures(trends, queries.cost_by_episode_and_model(
-            project, filters, [row["episode_id"] for row in trends])) if trends else {},
+        charts=figures.overview_figures(trends, queries.cost_by_episode_and_model(trends))
+        if trends else {},
     )
     return render(request, "metrics/overview.html", ctx)
 
@@ -229,11 +237,17 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
         runs=shown,
         run_count=runs.count() if len(shown) == EPISODE_RUNS_SHOWN else len(shown),
         extremes=queries.best_and_worst(runs),
+        take=_episode_take(runs, episode),
         budgets=queries.budget_summary(runs),
         operations=ops,
         charts=figures.episode_figures(chronological, ops) if shown else {},
     )
     return render(request, "metrics/episode_detail.html", ctx)
+
+
+def _episode_take(runs, episode: Episode):
+    pk = takes.take_ids(runs).get(episode.pk)
+    return runs.filter(pk=pk).first() if pk else None
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -262,6 +276,8 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     ctx.update(
         session=session,
         failure=failure_of(session),
+        take=takes.take_of(session),
+        can_accept_take=permissions.can_accept_take(request.user),
         unpriced_calls=report.unpriced_calls,
         progress=progress_of([session], project=session.project, now=now)[0]
         if not session.is_finished else None,
@@ -285,6 +301,22 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         charts=figures.session_figures(flow, elapsed_s=elapsed),
     )
     return render(request, "metrics/session_detail.html", ctx)
+
+
+@require_POST
+@dashboard_view
+def accept_take(request: HttpRequest, external_id: str) -> HttpResponse:
+    """An editor marks this run as its episode's accepted take."""
+    if not permissions.can_accept_take(request.user):
+        raise PermissionDenied("Only editors choose an episode's accepted take.")
+    _, session = _session_or_404(request, external_id)
+    if session.episode_id is None or session.status != session.Status.COMPLETED:
+        messages.error(request, "Only a completed run of an episode can be its accepted take.")
+    else:
+        takes.accept(session)
+        messages.success(request, f"{session.external_id} is now the accepted take of "
+                                  f"{session.episode.code}.")
+    return redirect(session_url(session))
 
 
 @dashboard_view
