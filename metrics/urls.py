@@ -10,6 +10,9 @@ urlpatterns = [
     # before the episode page: an episode coded "compare" is shadowed, a known limitation
     path("episodes/compare/", views.compare, name="compare"),
     path("episodes/<str:code>/", views.episode_detail, name="episode_detail"),
+    path("sessions/", views.sessions, name="sessions"),
+    # before the session page: a session named "compare" is shadowed, as for episodes
+    path("sessions/compare/", views.compare_sessions, name="compare_sessions"),
     path("sessions/<str:external_id>/", views.session_detail, name="session_detail"),
     path("sessions/<str:external_id>/summary.txt", views.session_summary_text,
          name="session_summary"),

@@ -67,6 +67,15 @@ def _figure(
     return go.Figure(data=list(traces), layout={**base, **layout})
 
 
+def linked(fig: go.Figure, by: str, links: Mapping[str, str]) -> go.Figure:
+    """Clicking a point or bar opens its page: dashboard.js looks the point's x, series
+    name or text ("by") up in these links. Keys are the figure's (escaped) labels."""
+    meta = dict(fig.layout.meta or {})
+    meta["links"] = {**meta.get("links", {}), by: {_text(k): v for k, v in links.items()}}
+    fig.layout.meta = meta
+    return fig
+
+
 def embed(fig: go.Figure) -> SafeString:
     """The figure's JSON, with <, > and & escaped so it cannot close its <script>."""
     return mark_safe(fig.to_json().translate(_JSON_ESCAPES))  # noqa: S308 - escaped above

@@ -4,34 +4,49 @@ The chart shapes live in charts.py; here they are filled with one page's numbers
 views only gather data and render.
 """
 
+from django.urls import reverse
+
 from metrics.dashboard import charts
 from metrics.dashboard.comparisons import Comparison
 from metrics.dashboard.queries import COMPARE_NAMES
 from metrics.dashboard.waterfall import Waterfall
 
 
-def overview_figures(trends: list[dict], costs: dict[tuple[int, str], float]) -> dict[str, str]:
-    """Trends across episodes: duration, cost per run by model, cache hit rate, tokens."""
+def episode_links(codes, qs: str = "") -> dict[str, str]:
+    return {code: reverse("metrics:episode_detail", args=[code]) + qs for code in codes}
+
+
+def session_links(ids, qs: str = "") -> dict[str, str]:
+    return {i: reverse("metrics:session_detail", args=[i]) + qs for i in ids}
+
+
+def overview_figures(trends: list[dict], costs: dict[tuple[int, str], float],
+                     qs: str = "") -> dict[str, str]:
+    """Trends across episodes: duration, cost per run by model, cache hit rate, tokens;
+    a click on a point or bar opens that episode."""
     codes = [row["code"] for row in trends]
+    links = episode_links(codes, qs)
     models = sorted({model for _, model in costs})
     by_model = {
         model: [costs.get((row["episode_id"], model), 0) / row["runs"] for row in trends]
         for model in models
     }
-    return {
-        "duration": charts.embed(charts.per_episode_line(
-            codes, [row["avg_duration_s"] for row in trends], y_title="accepted take (s)")),
-        "cost": charts.embed(charts.stacked_by_series(
-            codes, by_model, y_title="accepted take (USD)", money=True, kind="model")),
-        "cache": charts.embed(charts.per_episode_line(
+    figures = {
+        "duration": charts.per_episode_line(
+            codes, [row["avg_duration_s"] for row in trends], y_title="accepted take (s)"),
+        "cost": charts.stacked_by_series(
+            codes, by_model, y_title="accepted take (USD)", money=True, kind="model"),
+        "cache": charts.per_episode_line(
             codes, [row["cache_hit_rate"] for row in trends], y_title="cache hit rate",
-            percent=True)),
-        "tokens": charts.embed(charts.per_episode_line(
-            codes, [row["tokens_per_run"] for row in trends], y_title="tokens")),
+            percent=True),
+        "tokens": charts.per_episode_line(
+            codes, [row["tokens_per_run"] for row in trends], y_title="tokens"),
     }
+    return {name: charts.embed(charts.linked(fig, "x", links)) for name, fig in figures.items()}
 
 
-def comparison_figures(comparison: Comparison, ordered: list[str]) -> dict[str, str]:
+def comparison_figures(comparison: Comparison, ordered: list[str],
+                       qs: str = "") -> dict[str, str]:
     """Self time per operation, cost by model, cache hit rate and tokens, side by side."""
     names = comparison.names[: COMPARE_NAMES]
     rest = comparison.names[COMPARE_NAMES:]
@@ -44,15 +59,16 @@ def comparison_figures(comparison: Comparison, ordered: list[str]) -> dict[str, 
         self_time[code] = row
     categories = names + (["(other operations)"] if rest else [])
     totals = comparison.totals
+    links = episode_links(ordered, qs)
     return {
-        "self_time": charts.embed(charts.grouped_bars(
+        "self_time": charts.embed(charts.linked(charts.grouped_bars(
             categories, self_time, y_title="self time per run (s)", height=400,
-            kind="episode", unit="s")),
-        "cost": charts.embed(charts.stacked_by_series(
+            kind="episode", unit="s"), "name", links)),
+        "cost": charts.embed(charts.linked(charts.stacked_by_series(
             ordered,
             {model: [comparison.model_cost.get(c, {}).get(model, 0) for c in ordered]
              for model in comparison.models},
-            y_title="cost per run (USD)", money=True, kind="model")),
+            y_title="cost per run (USD)", money=True, kind="model"), "x", links)),
         "cache": charts.embed(charts.grouped_bars(
             ["cache hit rate (%)"],
             {c: [(totals[c]["cache_hit_rate"] or 0) * 100] for c in ordered},
@@ -65,13 +81,15 @@ def comparison_figures(comparison: Comparison, ordered: list[str]) -> dict[str, 
     }
 
 
-def episode_figures(runs: list, operations: list[dict]) -> dict[str, str]:
-    """An episode's runs over time (oldest first) and its self time per operation."""
+def episode_figures(runs: list, operations: list[dict], qs: str = "") -> dict[str, str]:
+    """An episode's runs over time (oldest first; a click opens the run) and its self time
+    per operation."""
+    ids = [s.external_id for s in runs]
     return {
-        "runs": charts.embed(charts.runs_over_time(
+        "runs": charts.embed(charts.linked(charts.runs_over_time(
             [s.started_at for s in runs], [s.duration_s for s in runs],
-            [s.cost_usd for s in runs], [s.external_id for s in runs],
-            [s.status for s in runs])),
+            [s.cost_usd for s in runs], ids,
+            [s.status for s in runs]), "text", session_links(ids, qs))),
         "operations": charts.embed(charts.horizontal_bars(
             [o["name"] for o in operations], [o["per_run_s"] for o in operations],
             x_title="self time per run (s)")),
@@ -125,3 +143,14 @@ def cost_figures(cell: dict, what_if: dict, by: str) -> dict[str, str]:
             [r.episode for r in priced], [r.actual_cost_usd for r in priced],
             [r.what_if_cost_usd for r in priced], model=what_if["model"]))
     return figures
+
+
+def session_comparison_figures(comparison) -> dict[str, str]:
+    """Self time per operation, session against session."""
+    if not comparison.names:
+        return {}
+    series = {s.external_id: [comparison.self_time.get(s.external_id, {}).get(name, 0.0)
+                              for name in comparison.names]
+              for s in comparison.sessions}
+    return {"self_time": charts.embed(charts.grouped_bars(
+        comparison.names, series, y_title="self time (s)", height=380, unit="s"))}

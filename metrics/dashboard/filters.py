@@ -6,7 +6,7 @@ copied from the address bar shows the same view to whoever opens it.
 
 import json
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.db import connection
@@ -25,6 +25,7 @@ PERIODS = {
     "90d": ("Last 90 days", 90),
     "365d": ("Last year", 365),
     "all": ("All time", None),
+    "custom": ("Custom dates", None),  # from / to, below
 }
 DEFAULT_PERIOD = "30d"
 # How many distinct values a filter drop-down offers; the rest can still be typed in a URL.
@@ -38,12 +39,20 @@ class DashboardFilters:
     environment: str = ""
     release: str = ""
     tag: str = ""
+    date_from: str = ""  # YYYY-MM-DD, with period "custom"; days in the viewer's zone
+    date_to: str = ""  # inclusive
 
     @classmethod
     def from_query(cls, query: QueryDict) -> "DashboardFilters":
         period = query.get("period", DEFAULT_PERIOD)
+        date_from, date_to = _iso_date(query.get("from")), _iso_date(query.get("to"))
+        if date_from or date_to:
+            period = "custom"
+        elif period == "custom":
+            period = "all"
         return cls(
             period=period if period in PERIODS else DEFAULT_PERIOD,
+            date_from=date_from, date_to=date_to,
             workflow=query.get("workflow", "").strip()[:128],
             environment=query.get("environment", "").strip()[:64],
             release=query.get("release", "").strip()[:128],
@@ -52,11 +61,22 @@ class DashboardFilters:
 
     @property
     def since(self) -> datetime | None:
+        if self.period == "custom":
+            return _start_of(self.date_from) if self.date_from else None
         days = PERIODS[self.period][1]
         return None if days is None else timezone.now() - timedelta(days=days)
 
     @property
+    def until(self) -> datetime | None:
+        """The end (exclusive) of a custom range: the day after "to" begins."""
+        if self.period != "custom" or not self.date_to:
+            return None
+        return _start_of(self.date_to) + timedelta(days=1)
+
+    @property
     def period_label(self) -> str:
+        if self.period == "custom":
+            return f"{self.date_from or 'the start'} to {self.date_to or 'now'}"
         return PERIODS[self.period][0]
 
     @property
@@ -73,6 +93,8 @@ class DashboardFilters:
         conditions = {}
         if self.since is not None:
             conditions[f"{prefix}started_at__gte"] = self.since
+        if self.until is not None:
+            conditions[f"{prefix}started_at__lt"] = self.until
         for name in ("workflow", "environment", "release"):
             if getattr(self, name):
                 conditions[f"{prefix}{name}"] = getattr(self, name)
@@ -85,14 +107,34 @@ class DashboardFilters:
         """The non-default filters as query parameters."""
         current = replace(self, **overrides) if overrides else self
         defaults = DashboardFilters()
-        return {
+        params = {
             f.name: getattr(current, f.name)
             for f in fields(self)
             if getattr(current, f.name) != getattr(defaults, f.name)
         }
+        # In the URL as from= / to=, which also say "custom" on their own.
+        for name, key in (("date_from", "from"), ("date_to", "to")):
+            if name in params:
+                params[key] = params.pop(name)
+        if "from" in params or "to" in params:
+            params.pop("period", None)
+        return params
 
     def is_default(self) -> bool:
         return not self.params()
+
+
+def _iso_date(value: str | None) -> str:
+    try:
+        return date.fromisoformat((value or "").strip()[:10]).isoformat()
+    except ValueError:
+        return ""
+
+
+def _start_of(day: str) -> datetime:
+    """Midnight of that day in the viewer's time zone."""
+    return datetime.combine(date.fromisoformat(day), time.min,
+                            tzinfo=timezone.get_current_timezone())
 
 
 def _with_tag(qs: QuerySet, prefix: str, tag: str) -> QuerySet:

@@ -340,6 +340,8 @@ def daily(rollup: QuerySet, filters: DashboardFilters) -> QuerySet:
     """A by-day rollup cut to the period and workflow (the filters it has columns for)."""
     if filters.since is not None:
         rollup = rollup.filter(day__gte=filters.since.date())
+    if filters.until is not None:
+        rollup = rollup.filter(day__lt=filters.until.date())
     if filters.workflow:
         rollup = rollup.filter(workflow=filters.workflow)
     return rollup

@@ -26,6 +26,8 @@ from metrics.dashboard import (
     figures,
     operation_trends,
     queries,
+    session_compare,
+    session_search,
     spend,
     takes,
 )
@@ -135,8 +137,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         sessions=queries.latest_sessions(project, filters),
         running=progress_of(queries.running_sessions(project, filters), project=project),
         has_any_session=project.sessions.exists(),
-        charts=figures.overview_figures(trends, queries.cost_by_episode_and_model(trends))
-        if trends else {},
+        charts=figures.overview_figures(trends, queries.cost_by_episode_and_model(trends),
+                                        ctx["qs"]) if trends else {},
     )
     return render(request, "metrics/overview.html", ctx)
 
@@ -213,7 +215,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         episodes_param=",".join(codes),
         keep=[("episodes", ",".join(codes))]
         + ([("baseline", comparison.reference)] if request.GET.get("baseline") else []),
-        charts=figures.comparison_figures(comparison, ordered) if present else {},
+        charts=figures.comparison_figures(comparison, ordered, ctx["qs"]) if present else {},
     )
     return render(request, "metrics/compare.html", ctx)
 
@@ -240,7 +242,7 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
         take=_episode_take(runs, episode),
         budgets=queries.budget_summary(runs),
         operations=ops,
-        charts=figures.episode_figures(chronological, ops) if shown else {},
+        charts=figures.episode_figures(chronological, ops, ctx["project_qs"]) if shown else {},
     )
     return render(request, "metrics/episode_detail.html", ctx)
 
@@ -259,6 +261,78 @@ def _session_or_404(request: HttpRequest, external_id: str):
     if session is None:
         raise Http404("No such session in this project")
     return project, session
+
+
+SESSIONS_PER_PAGE = 50
+
+
+@dashboard_view
+def sessions(request: HttpRequest) -> HttpResponse:
+    """Every session in the filters: search by id, episode or tag; the cards' drill-down."""
+    ctx = _page(request)
+    project, filters = ctx["project"], ctx["filters"]
+    text = request.GET.get("q", "").strip()[:128]
+    problem = request.GET.get("problem", "")
+    problem = problem if problem in session_search.PROBLEMS else ""
+    sort = request.GET.get("sort", "started")
+    found = session_search.search_sessions(project, filters, text=text, problem=problem,
+                                           sort=sort)
+    if _wants_csv(request):
+        return csv_tables.sessions_csv(found[:10_000])
+    page = _page_number(request)
+    rows = list(found[(page - 1) * SESSIONS_PER_PAGE: page * SESSIONS_PER_PAGE + 1])
+    ctx.update(
+        sessions=rows[:SESSIONS_PER_PAGE], more=len(rows) > SESSIONS_PER_PAGE, page=page,
+        search=text, problem=problem, problem_label=session_search.PROBLEMS.get(problem, ""),
+        sort=sort, sorts=list(session_search.SORTS),
+        keep=[(k, v) for k, v in (("q", text), ("problem", problem), ("sort", sort)) if v],
+    )
+    return render(request, "metrics/sessions.html", ctx)
+
+
+@dashboard_view
+def compare_sessions(request: HttpRequest) -> HttpResponse:
+    """Two sessions side by side: ?s=a&s=b (the list's check boxes) or ?s=a,b."""
+    ctx = _page(request)
+    ids = []
+    for value in request.GET.getlist("s"):
+        ids += [part.strip() for part in value.split(",") if part.strip()]
+    ids = list(dict.fromkeys(ids))[:2]
+    comparison = session_compare.compare_sessions(ctx["project"], ids)
+    ctx.update(ids=ids, comparison=comparison,
+               missing=[i for i in ids if i not in comparison.units],
+               rows=_side_by_side(comparison),
+               charts=figures.session_comparison_figures(comparison))
+    return render(request, "metrics/compare_sessions.html", ctx)
+
+
+def _side_by_side(comparison) -> list[tuple[str, str, list]]:
+    """(label, unit, one value per session) for the comparison table."""
+    def each(get):
+        return [get(s) for s in comparison.sessions]
+    units = comparison.units
+    return [
+        ("Duration", "s", each(lambda s: s.duration_s)),
+        ("Cost", "$", each(lambda s: s.cost_usd)),
+        ("Unpriced calls", "", each(lambda s: s.unpriced_calls)),
+        ("Cost per scene", "$", each(lambda s: units[s.external_id]["cost_per_scene_usd"])),
+        ("Time per scene", "s", each(lambda s: units[s.external_id]["seconds_per_scene"])),
+        ("Cost per dialogue line", "$",
+         each(lambda s: units[s.external_id]["cost_per_line_usd"])),
+        ("Time per dialogue line", "s",
+         each(lambda s: units[s.external_id]["seconds_per_line"])),
+        ("Tokens", "tokens", each(lambda s: s.total_tokens)),
+        ("API calls", "", each(lambda s: s.api_calls_count)),
+        ("API errors", "", each(lambda s: s.api_errors_count)),
+        ("Cache hit rate", "%", each(lambda s: s.cache_hit_rate)),
+    ]
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, min(int(request.GET.get("page", 1)), 10_000))
+    except ValueError:
+        return 1
 
 
 @dashboard_view

@@ -86,3 +86,11 @@ def humanize(key) -> str:
 @register.filter
 def tokens(value) -> str:
     return units.with_unit(value, units.TOKENS)
+
+
+@register.filter
+def in_unit(value, unit: str) -> str:
+    """A value in its unit ("$", "s", "%", "tokens"; "" for a plain count)."""
+    if unit == "":
+        return "—" if value is None else f"{value:,}"
+    return units.with_unit(value, unit)

@@ -60,6 +60,8 @@ PAGES = (  # path, screenshot name
     ("/episodes/ep002/", "episode"),
     ("/sessions/ep002_run3/", "session"),  # the demo's failed run
     ("/sessions/ep007_live/", "session-running"),
+    ("/sessions/?q=ep00", "sessions"),
+    ("/sessions/compare/?s=ep001_run1,ep001_run2", "compare-sessions"),
     ("/operations/", "operations"),
     ("/costs/?whatif_model=openai/gpt-4o-mini", "costs"),
 )
@@ -132,6 +134,11 @@ def test_the_dashboard_draws_its_figures_in_a_real_browser(demo_world, live_serv
             assert set(drawn) == {"fig-duration", "fig-cost", "fig-cache", "fig-tokens"}
             assert all(traces > 0 for traces in drawn.values()), drawn
             assert tab.page.locator("text=ep007_live").count() >= 1  # running session
+            # Drill-down: a click on a point of a trend opens that episode.
+            point = tab.page.locator("[data-figure=fig-duration] .scatterlayer .point").first
+            box = point.bounding_box()
+            tab.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            tab.page.wait_for_url("**/episodes/ep*/", timeout=10_000)
 
             tab.open("/episodes/")
             tab.page.check("input[value=ep001]")

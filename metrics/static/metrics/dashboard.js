@@ -31,6 +31,19 @@
       el.dataset.narrow = el.clientWidth < NARROW_PX ? "1" : "0";
       Plotly.newPlot(el, fig.data, fitted(fig.layout, el.clientWidth), CONFIG);
       el.perfmonLayout = fig.layout;
+      linkPoints(el, fig.layout.meta && fig.layout.meta.links);
+    });
+  }
+  // Drill-down: a click on a point or bar opens its episode or session (charts.linked).
+  function linkPoints(el, links) {
+    if (!links) { return; }
+    el.classList.add("linked");
+    el.on("plotly_click", function (event) {
+      var point = event.points && event.points[0];
+      if (!point) { return; }
+      var url = (links.x && links.x[point.x]) || (links.text && links.text[point.text]) ||
+        (links.name && links.name[point.data.name]);
+      if (url && url.charAt(0) === "/") { window.location.assign(url); }
     });
   }
   // Crossing the phone width (a rotated phone, a resized window) swaps the label layout.
