@@ -35,6 +35,8 @@ from metrics.dashboard.estimates import progress_of
 from metrics.dashboard.failures import failure_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
 from metrics.dashboard.forms import AnnotationForm, TimeZoneForm
+from metrics.dashboard.parallelism import parallel_speedup
+from metrics.dashboard.producer_units import per_unit
 from metrics.dashboard.quantiles import QUARTILES
 from metrics.dashboard.stored_summary import stored_summary_lines
 from metrics.dashboard.summary import INLINE_OPERATIONS, session_summary
@@ -350,6 +352,8 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     ctx.update(
         session=session,
         failure=failure_of(session),
+        units=per_unit(session),
+        speedup=parallel_speedup(session),
         take=takes.take_of(session),
         can_accept_take=permissions.can_accept_take(request.user),
         unpriced_calls=report.unpriced_calls,
@@ -391,6 +395,29 @@ def accept_take(request: HttpRequest, external_id: str) -> HttpResponse:
         messages.success(request, f"{session.external_id} is now the accepted take of "
                                   f"{session.episode.code}.")
     return redirect(session_url(session))
+
+
+@require_GET
+@dashboard_view
+def session_progress(request: HttpRequest, external_id: str) -> HttpResponse:
+    """The running session's progress panel, for the page to refresh itself with."""
+    _, session = _session_or_404(request, external_id)
+    if session.is_finished:
+        response = HttpResponse("", content_type="text/html; charset=utf-8")
+        response["X-Perfmon-Finished"] = "1"  # the page reloads once to show the result
+        return response
+    progress = progress_of([session], project=session.project)[0]
+    return render(request, "metrics/_progress.html", {"progress": progress})
+
+
+@require_GET
+@dashboard_view
+def running_fragment(request: HttpRequest) -> HttpResponse:
+    """The overview's running sessions table, refreshed in place."""
+    ctx = _page(request)
+    running = progress_of(queries.running_sessions(ctx["project"], ctx["filters"]),
+                          project=ctx["project"])
+    return render(request, "metrics/_running_block.html", {**ctx, "running": running})
 
 
 @dashboard_view

@@ -74,7 +74,36 @@
     form.addEventListener("change", update);
     update();
   }
-  function start() { draw(); compareButton(); }
+  // Progress bars: their width from data-width (no inline styles).
+  function widths(root) {
+    root.querySelectorAll("[data-width]").forEach(function (el) {
+      el.style.width = Math.max(0, Math.min(100, parseFloat(el.dataset.width) || 0)) + "%";
+    });
+  }
+  // Live runs: a [data-refresh] block fetches its fragment again every few seconds; when
+  // the session has finished, the page reloads once to show the result.
+  function refreshers() {
+    document.querySelectorAll("[data-refresh]").forEach(function (el) {
+      var every = Math.max(5, parseInt(el.dataset.refreshEvery || "10", 10)) * 1000;
+      var timer = setInterval(function () {
+        if (document.hidden) { return; }
+        fetch(el.dataset.refresh, { credentials: "same-origin" }).then(function (r) {
+          if (!r.ok) { return null; }
+          if (r.headers.get("X-Perfmon-Finished")) {
+            clearInterval(timer);
+            window.location.reload();
+            return null;
+          }
+          return r.text();
+        }).then(function (html) {
+          if (html === null) { return; }
+          el.innerHTML = html;
+          widths(el);
+        }).catch(function () { /* offline for a moment: try again next time */ });
+      }, every);
+    });
+  }
+  function start() { draw(); compareButton(); widths(document); refreshers(); }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
   } else {
