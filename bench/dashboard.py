@@ -11,6 +11,10 @@ request, one timed request, and the same on the other scale), so that whatever e
 machine is doing weighs on both alike. Prints one JSON object on its last line: per page
 the median (ms) at both scales and the growth ratio, and whether the targets (under 300 ms
 at the larger scale, growth under 2x) are met. Needs PostgreSQL on loopback (BENCH_PG).
+
+``python bench/dashboard.py big-session`` times instead the page of one session of 10,001
+operations (100 scenes of 99 repeated siblings) and the details of one group, against the
+1 s the page must answer in; prints one JSON object with the ratio.
 """
 
 import json
@@ -279,5 +283,77 @@ def main() -> None:
     print(json.dumps(summary))
 
 
+# --- one big session: ``python bench/dashboard.py big-session`` ------------------------
+
+BIG_DB = "perfmon_bench_big_session"
+BIG_SCENES, BIG_CHILDREN = 100, 99  # 1 root + 100 scenes x (1 + 99) = 10,001 operations
+BIG_TARGET_MS = 1000.0  # the issue: the page of a 10,000-operation session under 1 s
+
+
+def big_session_payload(session_id: str) -> dict:
+    """A script run with 100 scenes in parallel, each making 25 model calls, 25 cache
+    look-ups and 49 dialogue lines: repeated siblings, as a real generator has."""
+    start = NOW - timedelta(hours=1)
+
+    def at(s: float) -> str:
+        return (start + timedelta(seconds=s)).isoformat()
+
+    ops = [{"id": "root", "name": "generate_full_script", "started_at": at(0),
+            "ended_at": at(600), "duration_s": 600.0, "success": True}]
+    names = ["call_llm"] * 25 + ["cache_lookup"] * 25 + ["dialogue_line"] * 49
+    for scene in range(BIG_SCENES):
+        begin = 1.0 + (scene % 10) * 50
+        ops.append({"id": f"s{scene}", "parent_id": "root", "name": "scene_generation",
+                    "started_at": at(begin), "ended_at": at(begin + 50), "duration_s": 50.0,
+                    "success": True, "metadata": {"scene": scene + 1}})
+        for c, name in enumerate(names[:BIG_CHILDREN]):
+            t = begin + c * 0.5
+            ops.append({"id": f"s{scene}c{c}", "parent_id": f"s{scene}", "name": name,
+                        "started_at": at(t), "ended_at": at(t + 0.4), "duration_s": 0.4,
+                        "success": not (scene == 7 and c == 3)})
+    return {"schema_version": 1, "session": {
+        "id": session_id, "episode": "ep9000", "workflow": "script_generation",
+        "status": "completed", "started_at": at(0), "ended_at": at(600),
+        "counters": {"scenes_generated": BIG_SCENES}}, "operations": ops, "api_calls": []}
+
+
+def big_session_main() -> None:
+    database = recreate_database(PG, BIG_DB)
+    setup_django(database)
+    migrate()
+    from ingest.schemas import SessionPayload
+    from ingest.services import store_payload
+    from metrics.analysis.analyze import analyze_session
+    from metrics.models import Project
+
+    project = Project.objects.get(slug="default")
+    session = store_payload(project, SessionPayload.model_validate(
+        big_session_payload("big"))).session
+    analyze_session(session)
+    client = logged_in_client()
+    urls = {"session_page": "/sessions/big/",
+            "group_details": "/sessions/big/operations/?parent=s7&name=call_llm"}
+    medians = {}
+    for name, url in urls.items():
+        client.get(url)  # warm-up
+        times = []
+        for _ in range(REPEATS):
+            began = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        medians[name] = round(statistics.median(times), 1)
+    print(json.dumps({
+        "operations": counts()["operations"],
+        "median_ms": medians,
+        "reference_ms": BIG_TARGET_MS,
+        "ratio_to_reference": round(medians["session_page"] / BIG_TARGET_MS, 3),
+        "target_met": medians["session_page"] < BIG_TARGET_MS,
+    }))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["big-session"]:
+        big_session_main()
+    else:
+        main()

@@ -23,6 +23,8 @@ urlpatterns = [
     ),
     path("sessions/<str:external_id>/progress/", views.session_progress,
          name="session_progress"),
+    path("sessions/<str:external_id>/operations/", views.operation_group,
+         name="operation_group"),
     path("running/", views.running_fragment, name="running"),
     path("sessions/<str:external_id>/accept/", views.accept_take, name="accept_take"),
     path("operations/", views.operations, name="operations"),

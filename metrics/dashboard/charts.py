@@ -205,6 +205,7 @@ class WaterfallBar:
     duration_s: float | None  # None: still running
     status: str  # "ok", "failed" or "running"
     detail: str  # hover: metadata and error, already cut to a readable length
+    group: tuple[str, str] | None = None  # (parent id, name) when it stands for siblings
 
 
 def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.Figure:
@@ -235,7 +236,8 @@ def waterfall(bars: Sequence[WaterfallBar], *, session_elapsed_s: float) -> go.F
             # With a base, plotly's %{x} is where the bar ends: the duration goes in
             # customdata so the hover says how long the operation took.
             customdata=[[_text(bars[i].label), bars[i].start_s, _text(bars[i].detail),
-                         widths[n], _took(bars[i])] for n, i in enumerate(chosen)],
+                         widths[n], _took(bars[i]), group_key(bars[i].group)]
+                        for n, i in enumerate(chosen)],
             hovertemplate="<b>%{customdata[0]}</b><br>starts at %{customdata[1]:,.3f} s, "
             "%{customdata[4]} %{customdata[3]:,.3f} s<br>%{customdata[2]}<extra></extra>",
         ))
@@ -264,7 +266,14 @@ def _cut(text: str, chars: int) -> str:
 
 
 def _took(bar: WaterfallBar) -> str:
+    if bar.group:
+        return "spans"
     return "running for" if bar.duration_s is None else "took"
+
+
+def group_key(group: tuple[str, str] | None) -> str:
+    """The key a group bar's click looks its details up by (charts.linked "detail")."""
+    return "" if group is None else _text(f"{group[0]}\u0000{group[1]}")
 
 
 def _narrow(*, margin_l: int, ticktext: list[str] | None = None,

@@ -4,6 +4,8 @@ The chart shapes live in charts.py; here they are filled with one page's numbers
 views only gather data and render.
 """
 
+from urllib.parse import urlencode
+
 from django.urls import reverse
 
 from metrics.dashboard import charts
@@ -96,11 +98,20 @@ def episode_figures(runs: list, operations: list[dict], qs: str = "") -> dict[st
     }
 
 
-def session_figures(flow: Waterfall, *, elapsed_s: float) -> dict[str, str]:
-    """The session's timeline of operations, if it has any."""
+def session_figures(flow: Waterfall, *, elapsed_s: float, external_id: str = "",
+                    qs: str = "") -> dict[str, str]:
+    """The session's timeline of operations, if it has any; a click on a group of
+    siblings lists its operations (fetched when asked)."""
     if not flow.bars:
         return {}
-    return {"waterfall": charts.embed(charts.waterfall(flow.bars, session_elapsed_s=elapsed_s))}
+    fig = charts.waterfall(flow.bars, session_elapsed_s=elapsed_s)
+    if flow.groups and external_id:
+        base = reverse("metrics:operation_group", args=[external_id])
+        extra = "&" + qs.lstrip("?") if qs else ""
+        charts.linked(fig, "detail", {
+            f"{parent}\u0000{name}": f"{base}?{urlencode({'parent': parent, 'name': name})}"
+            + extra for parent, name in flow.groups})
+    return {"waterfall": charts.embed(fig)}
 
 
 def operation_figures(

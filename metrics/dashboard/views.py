@@ -42,7 +42,7 @@ from metrics.dashboard.stored_summary import stored_summary_lines
 from metrics.dashboard.summary import INLINE_OPERATIONS, session_summary
 from metrics.dashboard.timezones import current_zone_name, save_time_zone
 from metrics.dashboard.unpriced import with_unpriced_calls
-from metrics.dashboard.waterfall import session_waterfall
+from metrics.dashboard.waterfall import GROUP_DETAILS, group_operations, session_waterfall
 from metrics.links import session_url
 from metrics.models import (
     DEFAULT_PROJECT_SLUG,
@@ -376,7 +376,8 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         annotation_form=AnnotationForm() if permissions.can_annotate(request.user) else None,
         # The admin enforces its own permissions (view-only users get a read-only page).
         can_admin=request.user.is_staff,
-        charts=figures.session_figures(flow, elapsed_s=elapsed),
+        charts=figures.session_figures(flow, elapsed_s=elapsed,
+                                       external_id=session.external_id, qs=ctx["project_qs"]),
     )
     return render(request, "metrics/session_detail.html", ctx)
 
@@ -408,6 +409,18 @@ def session_progress(request: HttpRequest, external_id: str) -> HttpResponse:
         return response
     progress = progress_of([session], project=session.project)[0]
     return render(request, "metrics/_progress.html", {"progress": progress})
+
+
+@require_GET
+@dashboard_view
+def operation_group(request: HttpRequest, external_id: str) -> HttpResponse:
+    """The operations of one group of same-named siblings, when the page opens it."""
+    _, session = _session_or_404(request, external_id)
+    name = request.GET.get("name", "")[:200]
+    parent = request.GET.get("parent", "")[:64]
+    rows = group_operations(session, parent=parent, name=name)
+    return render(request, "metrics/_group.html", {
+        "name": name, "rows": rows, "limit": GROUP_DETAILS})
 
 
 @require_GET

@@ -56,8 +56,12 @@ def test_a_huge_session_draws_a_bounded_waterfall(viewer, api, django_assert_max
     assert len(flow.bars) <= FIRST + SLOWEST + FAILED + 1
     fig = waterfall(response.content)
     drawn = sum(len(trace["y"]) for trace in fig["data"])
-    assert drawn == len(flow.bars) > DRAW_ALL_UP_TO / 2
-    assert len(next(t for t in fig["data"] if t["name"] == "failed")["y"]) == 3
+    assert drawn == len(flow.bars) < DRAW_ALL_UP_TO / 2
+    # The 2999 same-named siblings are one bar, with the slowest and failed ones beside it.
+    assert [bar.label for bar in flow.bars if bar.group] == ["dialogue_line \u00d72999"]
+    assert flow.grouped == 2999
+    # 3 failed operations and the failed group they belong to
+    assert len(next(t for t in fig["data"] if t["name"] == "failed")["y"]) == 4
     assert any(bar.duration_s == 90.0 for bar in flow.bars)  # the slow one is drawn
     assert flow.bars[0].label == "generate_full_script"  # its parent too
     assert "of 3000 operations" in response.content.decode()
@@ -126,3 +130,18 @@ def test_the_session_page_query_count_does_not_grow_with_the_session(
 
     with django_assert_max_num_queries(queries):
         viewer.get("/sessions/bigger/")
+
+
+def test_a_group_of_siblings_opens_on_demand(viewer, api):
+    api.post("/sessions", big_payload("huge", operations=800, api_calls=0))
+    analyze_session(Session.objects.get())
+
+    response = viewer.get("/sessions/huge/")
+    fig = waterfall(response.content)
+    [url] = fig["layout"]["meta"]["links"]["detail"].values()
+    details = viewer.get(url.replace("&amp;", "&"))
+
+    assert url.startswith("/sessions/huge/operations/?parent=r&name=dialogue_line")
+    rows = details.context["rows"]
+    assert len(rows) == 500 and rows[0]["client_id"] == "o0" and rows[1]["start_s"] == 0.5
+    assert "(the first 500; the CSV has them all)" in details.content.decode()

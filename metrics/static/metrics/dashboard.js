@@ -41,10 +41,25 @@
     el.on("plotly_click", function (event) {
       var point = event.points && event.points[0];
       if (!point) { return; }
+      var group = links.detail && point.customdata && links.detail[point.customdata[5]];
+      if (group) { showGroup(group); return; }
       var url = (links.x && links.x[point.x]) || (links.text && links.text[point.text]) ||
         (links.name && links.name[point.data.name]);
       if (url && url.charAt(0) === "/") { window.location.assign(url); }
     });
+  }
+  // A group of same-named siblings in the timeline: its operations, fetched when opened.
+  function showGroup(url) {
+    var target = document.querySelector("[data-group-details]");
+    if (!target || url.charAt(0) !== "/") { return; }
+    fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (html !== null) {
+        target.innerHTML = html;
+        target.scrollIntoView({ block: "nearest" });
+      }
+    }).catch(function () { /* leave the chart as it is */ });
   }
   // Crossing the phone width (a rotated phone, a resized window) swaps the label layout.
   function refit() {
