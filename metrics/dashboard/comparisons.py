@@ -4,7 +4,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from metrics.dashboard.filters import DashboardFilters
@@ -17,6 +17,7 @@ from metrics.dashboard.queries import (
     session_ids,
     with_rates,
 )
+from metrics.dashboard.takes import take_ids
 from metrics.models import (
     ApiCall,
     CostLine,
@@ -42,15 +43,21 @@ class Comparison:
 def compare_episodes(
     project: Project, filters: DashboardFilters, codes: list[str], *, baseline: str = ""
 ) -> Comparison:
-    sessions = filters.sessions(project).filter(episode__code__in=codes)
+    every_run = filters.sessions(project).filter(episode__code__in=codes)
+    # Each episode's accepted take stands for it; its other runs are only counted.
+    runs_of = {row["code"]: row for row in every_run.values(code=F("episode__code")).annotate(
+        all_runs=Count("pk"), failed=Count("pk", filter=Q(status=Session.Status.FAILED)),
+    ).order_by()}
+    sessions = every_run.filter(pk__in=list(take_ids(every_run).values()))
     totals = {
-        row["code"]: _with_tokens_per_unit(with_rates(row))
+        row["code"]: _with_units(with_rates(row), runs_of.get(row["code"], {}))
         for row in sessions.values(code=F("episode__code")).annotate(
-            **SESSION_SUMS, scenes=counter_sum(SCENES), dialogue_lines=counter_sum(DIALOGUE_LINES)
+            **SESSION_SUMS, scenes=counter_sum(SCENES), dialogue_lines=counter_sum(DIALOGUE_LINES),
+            take_id=Max("external_id"),
         ).order_by()
     }
     present = [code for code in codes if code in totals]
-    reference = baseline if baseline in totals else _baseline_episode(sessions, present)
+    reference = baseline if baseline in totals else _baseline_episode(every_run, present)
     comparison = Comparison(codes=present, reference=reference, totals=totals, names=[])
     if not present:
         return comparison
@@ -114,11 +121,18 @@ def _cost_by_operation(sessions: QuerySet, ids) -> list[dict]:
     return rows
 
 
-def _with_tokens_per_unit(row: dict) -> dict:
-    row["tokens_per_scene"] = row["tokens"] / row["scenes"] if row.get("scenes") else None
-    row["tokens_per_dialogue_line"] = (
-        row["tokens"] / row["dialogue_lines"] if row.get("dialogue_lines") else None
-    )
+def _with_units(row: dict, runs: dict) -> dict:
+    """Tokens, cost and time per scene and per dialogue line; the other runs' counts."""
+    scenes, lines = row.get("scenes"), row.get("dialogue_lines")
+    row["tokens_per_scene"] = row["tokens"] / scenes if scenes else None
+    row["tokens_per_dialogue_line"] = row["tokens"] / lines if lines else None
+    cost, seconds = float(row["cost_usd"]), row["avg_duration_s"]
+    row["cost_per_scene_usd"] = cost / scenes if scenes else None
+    row["cost_per_line_usd"] = cost / lines if lines else None
+    row["seconds_per_scene"] = seconds / scenes if scenes and seconds is not None else None
+    row["seconds_per_line"] = seconds / lines if lines and seconds is not None else None
+    row["other_runs"] = runs.get("all_runs", 1) - 1
+    row["failed_runs_all"] = runs.get("failed", 0)
     return row
 
 

@@ -67,17 +67,22 @@ def test_the_comparison_lines_up_operations_episode_against_episode(viewer, worl
     comparison = response.context["comparison"]
 
     assert comparison.reference == "ep001" and response.context["others"] == ["ep003"]
-    # scenes take 4.0/4.5/5.0 s in ep001 and 8.0/8.5/9.0 s in ep003; dialogue is half of it
-    assert comparison.self_time["ep001"]["scene_generation"] == pytest.approx(3 * 4.5 / 2)
-    assert comparison.self_time["ep003"]["scene_generation"] == pytest.approx(3 * 8.5 / 2)
+    # Each episode's accepted take, its latest completed run: scenes take 5.0 s in
+    # ep001_run3 and 9.0 s in ep003_run3; dialogue is half of it.
+    assert comparison.self_time["ep001"]["scene_generation"] == pytest.approx(3 * 5.0 / 2)
+    assert comparison.self_time["ep003"]["scene_generation"] == pytest.approx(3 * 9.0 / 2)
     delta = next(d for d in response.context["deltas"] if d.name == "scene_generation")
     (seconds, change, percent), = delta.values
-    assert change == pytest.approx(3 * 4.0 / 2) and percent == pytest.approx(4.0 / 4.5 * 100)
+    assert change == pytest.approx(3 * 4.0 / 2) and percent == pytest.approx(4.0 / 5.0 * 100)
     totals = {t["code"]: t for t in response.context["totals"]}
     assert totals["ep001"]["tokens_per_scene"] == pytest.approx(5700 / 3)
     assert totals["ep001"]["tokens_per_dialogue_line"] == pytest.approx(5700 / 42)
     assert set(comparison.model_cost["ep003"]) == {"openai/gpt-4o-mini", "openai/house-model"}
-    assert comparison.op_cost["ep001"]["dialogue_writing"] == world["ep001_run1"].cost_usd
+    assert comparison.op_cost["ep001"]["dialogue_writing"] == world["ep001_run3"].cost_usd
+    take = world["ep001_run3"]
+    assert totals["ep001"]["take_id"] == "ep001_run3" and totals["ep001"]["other_runs"] == 2
+    assert totals["ep001"]["cost_per_scene_usd"] == pytest.approx(float(take.cost_usd) / 3)
+    assert totals["ep001"]["seconds_per_line"] == pytest.approx(take.duration_s / 42)
 
 
 def test_a_marked_baseline_or_a_chosen_one_is_the_reference(viewer, world):
