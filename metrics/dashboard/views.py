@@ -234,6 +234,7 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
     shown = list(with_unpriced_calls(runs).select_related("episode", "project")
                  .order_by("-started_at", "-pk")[:EPISODE_RUNS_SHOWN])
     ops = queries.self_time_per_run(runs)
+    take = _episode_take(runs, episode)
     chronological = list(reversed(shown))
     ctx.update(
         episode=episode,
@@ -241,7 +242,8 @@ def episode_detail(request: HttpRequest, code: str) -> HttpResponse:
         runs=shown,
         run_count=runs.count() if len(shown) == EPISODE_RUNS_SHOWN else len(shown),
         extremes=queries.best_and_worst(runs),
-        take=_episode_take(runs, episode),
+        take=take,
+        take_units=per_unit(take) if take else None,
         budgets=queries.budget_summary(runs),
         operations=ops,
         charts=figures.episode_figures(chronological, ops, ctx["project_qs"]) if shown else {},

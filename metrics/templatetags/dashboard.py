@@ -94,3 +94,12 @@ def in_unit(value, unit: str) -> str:
     if unit == "":
         return "—" if value is None else f"{value:,}"
     return units.with_unit(value, unit)
+
+
+@register.filter
+def signed_usd(value, digits: int = 4) -> str:
+    """A change in money: +$0.0012, -$0.0400; None → "—"."""
+    if value is None:
+        return "—"
+    number = Decimal(str(value))
+    return f"{'-' if number < 0 else '+'}${abs(number):,.{digits}f}"

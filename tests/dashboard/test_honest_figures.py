@@ -94,3 +94,13 @@ def test_counters_are_labelled_in_words(viewer, api):
 
     assert ">Scenes generated<" in content and ">Dialogue lines generated<" in content
     assert ">scenes_generated<" not in content
+
+
+def test_cost_changes_on_the_comparison_carry_the_dollar_sign(viewer, api):
+    build_world(api)
+
+    content = viewer.get("/episodes/compare/?episodes=ep001,ep002").content.decode()
+    table = content[content.index("<h2>Change per operation"):]
+
+    assert re.search(r"[+-]\$\d+\.\d{4}<", table)
+    assert not re.search(r">[+-]\d+\.\d{4}<", table)  # a bare number with no unit

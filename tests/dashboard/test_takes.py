@@ -94,3 +94,14 @@ def test_cold_runs_are_counted_apart(viewer, api):
 
     assert row["cold_runs"] == 1 and row["take_id"] == "warm1"
     assert row["take_cache_hit_rate"] == pytest.approx(20 / 30)
+
+
+def test_the_episode_page_shows_the_takes_cost_and_time_per_scene_and_line(viewer, api):
+    run2 = three_takes(api)["ep060_run2"]  # 3 scenes, 42 dialogue lines
+
+    response = viewer.get("/episodes/ep060/")
+
+    units = response.context["take_units"]
+    assert units["cost_per_scene_usd"] == pytest.approx(float(run2.cost_usd) / 3)
+    assert units["seconds_per_line"] == pytest.approx(22.0 / 42)
+    assert f"{22.0 / 3:,.1f}s each" in response.content.decode()
