@@ -18,9 +18,18 @@ def one_session(api):
     return send(api, run_payload("tz1", episode="ep001", started_at=STARTED))
 
 
+PASSWORD = "a-long-test-password"
+
+
+def _log_in_through_the_form(client, username):
+    # The login form, as a person uses it: the saved zone is applied when they log in.
+    response = client.post("/accounts/login/", {"username": username, "password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:500]
+
+
 def _login(client):
-    user = user_with("view_session", password="a-long-test-password")
-    assert client.login(username=user.username, password="a-long-test-password")
+    user = user_with("view_session", password=PASSWORD)
+    _log_in_through_the_form(client, user.username)
     return user
 
 
@@ -46,7 +55,7 @@ def test_a_picked_zone_applies_to_every_page_and_is_kept_for_the_next_login(clie
     assert "started 2026-07-01 14:30:00 CEST" in content  # UTC+2 in July
     assert DashboardPreference.objects.get(user=user).time_zone == "Europe/Paris"
     client.logout()
-    client.login(username=user.username, password="a-long-test-password")
+    _log_in_through_the_form(client, user.username)
     assert "14:30:00 CEST" in client.get("/sessions/tz1/").content.decode()
 
 
