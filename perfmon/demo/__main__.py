@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if exporting:
         delivered = perfmon.flush(FLUSH_TIMEOUT_S)
         exporter = perfmon.stats()
-        print(f"exporter: {exporter}")
+        shown = ("sent", "retried", "spooled", "dropped", "quarantined")
+        print("exporter: " + ", ".join(f"{exporter[name]} {name}" for name in shown))
     else:
         exporter = None
         print("not exporting: pass --url and --api-key (or set PERFMON_URL/PERFMON_API_KEY)")
