@@ -151,12 +151,7 @@ def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None
         "operations": [{"name": s.name, **{f: getattr(s, f) for f in OP_SUMS}} for s in stats],
     }
 
-    for rollup in ROLLUPS:
-        delta: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-        if old_key is not None:
-            _accumulate(delta, rollup, old_lines[rollup.lines], old_key, sign=-1)
-        _accumulate(delta, rollup, new_lines[rollup.lines], _session_key(session), sign=1)
-        _apply(rollup, delta)
+    _shift_rollups(old_key, old_lines, new_lines, _session_key(session))
 
 
 def rekey_session_figures(session: Session) -> None:
@@ -172,11 +167,17 @@ def rekey_session_figures(session: Session) -> None:
             "name", *OP_SUMS)),
     }
     _set_rollup_key(session)
+    _shift_rollups(old_key, lines, lines, _session_key(session))
+
+
+def _shift_rollups(old_key: dict | None, old_lines: dict, new_lines: dict,
+                   new_key: dict) -> None:
+    """Take a session's old lines off the rollups under its old key; add its new ones."""
     for rollup in ROLLUPS:
         delta: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
         if old_key is not None:
-            _accumulate(delta, rollup, lines[rollup.lines], old_key, sign=-1)
-        _accumulate(delta, rollup, lines[rollup.lines], _session_key(session), sign=1)
+            _accumulate(delta, rollup, old_lines[rollup.lines], old_key, sign=-1)
+        _accumulate(delta, rollup, new_lines[rollup.lines], new_key, sign=1)
         _apply(rollup, delta)
 
 
