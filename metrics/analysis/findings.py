@@ -127,8 +127,12 @@ def _one_after_another(calls: Sequence[CallRecord]) -> bool:
 def retry_bursts(
     calls: Iterable[CallRecord], *, min_failures: int, window_s: float
 ) -> list[FindingDraft]:
-    """``min_failures`` or more failed calls to one model within ``window_s``, then a
-    success: the generator retried through an outage or a rate limit."""
+    """``min_failures`` or more failed calls to one model within ``window_s`` of the first
+    of them, then a success: the generator retried through an outage or a rate limit.
+
+    The burst is made of the failures alone. Calls made side by side that succeed in the
+    middle of it (another scene's call got through) neither end nor split it, so the
+    finding does not depend on how parallel calls happened to interleave."""
     by_model: dict[tuple[str, str], list[CallRecord]] = defaultdict(list)
     for call in calls:
         if call.at is not None:
@@ -136,17 +140,23 @@ def retry_bursts(
     drafts = []
     for (provider, model), made in sorted(by_model.items()):
         made.sort(key=lambda c: c.at)
-        burst: list[CallRecord] = []
-        for call in made:
-            if call.error:
-                if burst and (call.at - burst[0].at).total_seconds() > window_s:
-                    burst = [c for c in burst if (call.at - c.at).total_seconds() <= window_s]
-                burst.append(call)
-                continue
-            if len(burst) >= min_failures:
-                drafts.append(_burst_draft(provider, model, burst, recovered_by=call))
-            burst = []
+        successes = [c for c in made if not c.error]
+        for burst in _failure_windows([c for c in made if c.error], window_s):
+            recovered_by = next((c for c in successes if c.at > burst[-1].at), None)
+            if len(burst) >= min_failures and recovered_by is not None:
+                drafts.append(_burst_draft(provider, model, burst, recovered_by=recovered_by))
     return drafts
+
+
+def _failure_windows(failures: list[CallRecord], window_s: float) -> list[list[CallRecord]]:
+    """Failures in time order, cut into groups that each span at most ``window_s``."""
+    windows: list[list[CallRecord]] = []
+    for failure in failures:
+        if windows and (failure.at - windows[-1][0].at).total_seconds() <= window_s:
+            windows[-1].append(failure)
+        else:
+            windows.append([failure])
+    return windows
 
 
 def _burst_draft(

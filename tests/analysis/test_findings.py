@@ -67,6 +67,26 @@ def test_failures_in_a_burst_then_a_success_is_a_retry_burst():
     assert draft.impact_s == pytest.approx(25)
 
 
+def test_parallel_successes_in_the_middle_of_a_burst_do_not_split_it():
+    # Three scenes' calls hit a rate limit side by side while another scene's call gets
+    # through; their retries then succeed. However the parallel calls interleave, it is one
+    # burst of three failures.
+    calls = [call("f0", at_s=0.00, error=True), call("other", at_s=0.01),
+             call("f1", at_s=0.02, error=True), call("f2", at_s=0.03, error=True),
+             call("retry0", at_s=0.5), call("retry1", at_s=0.51)]
+
+    [draft] = findings.retry_bursts(calls, min_failures=3, window_s=60)
+
+    assert draft.evidence["failures"] == 3
+    assert draft.evidence["failed_call_ids"] == ["f0", "f1", "f2"]
+    assert draft.evidence["recovered_call_id"] == "retry0"
+
+
+def test_failures_that_never_recover_are_not_a_retry_burst():
+    calls = [call("ok", at_s=0)] + [call(f"f{i}", at_s=1 + i, error=True) for i in range(4)]
+    assert findings.retry_bursts(calls, min_failures=3, window_s=60) == []
+
+
 def test_failures_spread_over_hours_are_not_a_burst():
     calls = [call(f"f{i}", at_s=i * 3600, error=True) for i in range(4)]
     calls.append(call("ok", at_s=5 * 3600))

@@ -14,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +35,7 @@ DEMO_KEY_NAME = "demo simulator"
 SERVER_START_TIMEOUT_S = 60
 DEMO_CHANNEL = "demo receiver"
 DEMO_RULE = "demo: regressions and failed runs"
+OUTPUT_WIDTH = 100  # alert messages are wrapped to this many characters per line
 
 
 class Command(BaseCommand):
@@ -127,8 +129,9 @@ class Command(BaseCommand):
 
     def _print_alert(self, valid: bool, payload: dict) -> None:
         verdict = "signature valid" if valid else "SIGNATURE INVALID"
-        first_line = str(payload.get("text", "")).splitlines()[:1]
-        self.stdout.write(f"Alert received ({verdict}): {''.join(first_line)}")
+        first_line = "".join(str(payload.get("text", "")).splitlines()[:1])
+        self.stdout.write(textwrap.fill(f"Alert received ({verdict}): {first_line}",
+                                        width=OUTPUT_WIDTH, subsequent_indent="    "))
         self.stdout.flush()
 
     def _start_server(self, host: str, port: int, base_url: str, *,
