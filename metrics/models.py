@@ -294,6 +294,68 @@ class ModelPrice(models.Model):
         return f"{self.provider}/{self.model} from {self.valid_from:%Y-%m-%d}"
 
 
+PRICE_FIELDS = ["input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
+                "cache_write_per_mtok", "cache_write_1h_per_mtok"]
+
+
+class PriceChange(models.Model):
+    """A price row added, edited or deleted: what it was, what it became, and when.
+
+    ``before`` and ``after`` hold the row's valid-from and prices (USD per million tokens,
+    as strings) on each side; a deleted row has no ``after``, a new one no ``before``.
+    The sessions it repriced are its ``repricings``.
+    """
+
+    class Kind(models.TextChoices):
+        ADDED = "added", "Price added"
+        CHANGED = "changed", "Price changed"
+        DELETED = "deleted", "Price deleted"
+
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=128)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    price = models.ForeignKey(ModelPrice, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="changes")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    # Calls from this moment on may be priced differently: the earlier of the two
+    # valid-froms when a row moved.
+    affects_from = models.DateTimeField()
+    changed_at = models.DateTimeField(auto_now_add=True)
+    # How many sessions had calls to price again, counted when repricing started.
+    sessions_affected = models.PositiveIntegerField(null=True, blank=True)
+    # Set when every affected session has been repriced.
+    repriced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["provider", "model", "changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.provider}/{self.model}"
+
+
+class SessionRepricing(models.Model):
+    """One session's cost before and after one price change."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="repricings")
+    change = models.ForeignKey(PriceChange, on_delete=models.CASCADE, related_name="repricings")
+    cost_before_usd = models.DecimalField(**COST_TOTAL_FIELD)
+    cost_after_usd = models.DecimalField(**COST_TOTAL_FIELD)
+    unpriced_before = models.PositiveIntegerField(default=0)
+    unpriced_after = models.PositiveIntegerField(default=0)
+    repriced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["repriced_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "change"], name="repricing_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.cost_before_usd} -> {self.cost_after_usd}"
+
+
 class Annotation(models.Model):
     MAX_CHARS = 5000  # the limit of the dashboard's form and the admin's alike
 

@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers that load by id and call metrics.analysis."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from celery import shared_task
@@ -10,8 +11,8 @@ from django.utils import timezone
 
 from metrics import retention
 from metrics.alerts.tasks import alert_on_session
-from metrics.analysis import analyze, pricing, rollups, siblings
-from metrics.models import Session
+from metrics.analysis import analyze, repricing, rollups, siblings
+from metrics.models import PriceChange, Session
 
 SWEEP_BATCH = 500
 
@@ -38,10 +39,16 @@ def analyze_session(session_pk: int, merged_at_iso: str | None = None) -> bool:
     if session is None:  # deleted since it was enqueued
         return False
     merged_at = datetime.fromisoformat(merged_at_iso) if merged_at_iso else None
+    return _analyze_and_alert(
+        session, lambda: analyze.analyze_session(session, only_for_merge=merged_at))
+
+
+def _analyze_and_alert(session: Session, analysis: Callable[[], bool]) -> bool:
+    """Run ``analysis`` and the alerts on what it found, then judge the siblings again."""
     # One transaction: the alert events are recorded with the analysis that found them, or
     # not at all (a retry then finds them again).
     with transaction.atomic():
-        analyzed = analyze.analyze_session(session, only_for_merge=merged_at)
+        analyzed = analysis()
         if analyzed:
             alert_on_session(session)
     if analyzed:
@@ -55,14 +62,28 @@ def rebuild_rollups() -> None:
     rollups.rebuild_all()
 
 
-@shared_task(acks_late=True)
-def reprice_model(provider: str, model: str, since_iso: str) -> int:
-    """Re-analyze the sessions whose server-priced calls a new price row affects."""
-    since = datetime.fromisoformat(since_iso)
-    pks = list(pricing.sessions_to_reprice(provider=provider, model=model, since=since))
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def reprice_model(change_pk: int) -> int:
+    """Reprice each session a recorded price change affects, one task per session."""
+    change = PriceChange.objects.filter(pk=change_pk).first()
+    if change is None:
+        return 0
+    pks = repricing.start(change)
     for pk in pks:
-        analyze_session.delay(pk)
+        reprice_session.delay(pk, change_pk)
     return len(pks)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def reprice_session(session_pk: int, change_pk: int) -> bool:
+    """Analyze one session again for a price change, keeping its cost before and after."""
+    session = Session.objects.filter(pk=session_pk).first()
+    change = PriceChange.objects.filter(pk=change_pk).first()
+    if session is None or change is None:  # deleted since it was enqueued
+        return False
+    repriced = _analyze_and_alert(session, lambda: repricing.reprice_session(session, change))
+    repricing.finish_if_done(change)
+    return repriced
 
 
 @shared_task

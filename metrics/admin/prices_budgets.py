@@ -5,24 +5,16 @@ from django.contrib import admin, messages
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
+from metrics import permissions
 from metrics.admin.forms import BudgetForm, ModelPriceForm
 from metrics.admin.scoping import ProjectScopedAdmin
-from metrics.dispatch import enqueue_after_commit
-from metrics.models import Budget, BudgetCheck, ModelPrice
-from metrics.tasks import reprice_model
-
-
-def _reprice_after_commit(price: ModelPrice, since) -> None:
-    enqueue_after_commit(reprice_model, price.provider, price.model, since.isoformat())
+from metrics.models import Budget, BudgetCheck, ModelPrice, PriceChange, SessionRepricing
 
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
-    """A saved price reprices the calls it covers (metrics.signals, from its valid-from).
-
-    Here, the cases the signal cannot see: a row moved to a later valid-from, and a deleted
-    row, leave calls from the old valid-from on to be priced again.
-    """
+    """A price added, edited or deleted is recorded and reprices the calls it covers
+    (metrics.signals); the history is under "Price changes"."""
 
     form = ModelPriceForm
     list_display = [
@@ -37,22 +29,46 @@ class ModelPriceAdmin(admin.ModelAdmin):
         # A price belongs to its model: to price another model, add a row for it.
         return ["provider", "model"] if obj else []
 
-    def save_model(self, request, obj, form, change) -> None:
-        before = ModelPrice.objects.filter(pk=obj.pk).values_list("valid_from", flat=True)
-        old_valid_from = before.first() if change else None
-        super().save_model(request, obj, form, change)
-        if old_valid_from is not None and old_valid_from < obj.valid_from:
-            _reprice_after_commit(obj, old_valid_from)
 
-    def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
-        _reprice_after_commit(obj, obj.valid_from)
+class SessionRepricingInline(admin.TabularInline):
+    model = SessionRepricing
+    fields = ["session", "cost_before_usd", "cost_after_usd", "unpriced_before",
+              "unpriced_after", "repriced_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
 
-    def delete_queryset(self, request, queryset) -> None:
-        prices = list(queryset)
-        super().delete_queryset(request, queryset)
-        for price in prices:
-            _reprice_after_commit(price, price.valid_from)
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        # Prices are shared; the sessions they repriced belong to projects.
+        queryset = super().get_queryset(request).select_related("session")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(session__project__in=permissions.visible_projects(request.user))
+
+
+@admin.register(PriceChange)
+class PriceChangeAdmin(admin.ModelAdmin):
+    """The record of price changes and the sessions each repriced: read-only history."""
+
+    list_display = ["changed_at", "provider", "model", "kind", "affects_from",
+                    "sessions_affected", "repriced_at"]
+    list_filter = ["kind", "provider"]
+    search_fields = ["provider", "model"]
+    date_hierarchy = "changed_at"
+    inlines = [SessionRepricingInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Budget)

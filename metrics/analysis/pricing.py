@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
+    Count,
     DecimalField,
     ExpressionWrapper,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -39,14 +41,27 @@ def price_calls(calls: QuerySet[ApiCall]) -> None:
     never a silent zero.
     """
     server_priced = calls.exclude(cost_source=ApiCall.CostSource.CLIENT)
+    server_priced.update(cost_usd=_cost_at_call_time(provider=OuterRef("provider"),
+                                                     model=OuterRef("model")))
+    server_priced.update(
+        cost_source=Case(
+            When(cost_usd__isnull=True, then=Value(ApiCall.CostSource.UNPRICED)),
+            default=Value(ApiCall.CostSource.PRICE_TABLE),
+        )
+    )
+
+
+def _cost_at_call_time(*, provider, model) -> ExpressionWrapper:
+    """A call's cost (SQL) from ``provider/model``'s price valid at the call's time; null
+    when that model had no price then."""
     valid = ModelPrice.objects.filter(
-        provider=OuterRef("provider"), model=OuterRef("model"), valid_from__lte=OuterRef("at")
+        provider=provider, model=model, valid_from__lte=OuterRef("at")
     ).order_by("-valid_from")
 
     def price(field: str) -> Subquery:
         return Subquery(valid.values(field)[:1], output_field=_PRICE)
 
-    cost = ExpressionWrapper(
+    return ExpressionWrapper(
         ledger_cost(
             tokens=lambda field: F(field),
             prices=price,
@@ -54,13 +69,6 @@ def price_calls(calls: QuerySet[ApiCall]) -> None:
             coalesce=Coalesce,
         ),
         output_field=_MONEY,
-    )
-    server_priced.update(cost_usd=cost)
-    server_priced.update(
-        cost_source=Case(
-            When(cost_usd__isnull=True, then=Value(ApiCall.CostSource.UNPRICED)),
-            default=Value(ApiCall.CostSource.PRICE_TABLE),
-        )
     )
 
 
@@ -107,20 +115,26 @@ class WhatIf:
     actual_cost_usd: Decimal
     what_if_cost_usd: Decimal
     calls: int
+    # Calls made before the chosen model had a price (only when priced at each call's
+    # time): not in ``what_if_cost_usd``.
+    unpriced_calls: int = 0
 
 
 _WHAT_IF_SUMS = {
     "prompt_tokens": "prompt", "completion_tokens": "completion", "cached_tokens": "cached",
     "cache_write_tokens": "cache_write", "cache_write_1h_tokens": "cache_write_1h",
 }
+_CENTS_OF_CENTS = Decimal("0.00000001")
 
 
 def what_if_cost(
-    *, project: Project, episodes: list[str], provider: str, model: str
+    *, project: Project, episodes: list[str], provider: str, model: str,
+    at_call_time: bool = False,
 ) -> list[WhatIf]:
     """Each episode's calls priced as if they had all gone to ``provider/model``.
 
-    Uses that model's price valid now; raises ModelPrice.DoesNotExist if it has none.
+    With today's price of that model, or with ``at_call_time`` the price it had when each
+    call was made. Raises ModelPrice.DoesNotExist if the model has no price now.
     """
     price = (
         ModelPrice.objects.filter(provider=provider, model=model, valid_from__lte=timezone.now())
@@ -129,9 +143,12 @@ def what_if_cost(
     )
     if price is None:
         raise ModelPrice.DoesNotExist(f"no price for {provider}/{model}")
+    calls = ApiCall.objects.filter(session__project=project,
+                                   session__episode__code__in=episodes)
+    if at_call_time:
+        return _what_if_at_call_time(calls, provider=provider, model=model)
     totals = (
-        ApiCall.objects.filter(session__project=project, session__episode__code__in=episodes)
-        .values("session__episode__code")
+        calls.values("session__episode__code")
         .annotate(
             calls=Sum(Value(1)),
             prompt=Sum("prompt_tokens"),
@@ -155,8 +172,31 @@ def what_if_cost(
             WhatIf(
                 episode=row["session__episode__code"],
                 actual_cost_usd=Decimal(row["actual"] or 0),
-                what_if_cost_usd=cost.quantize(Decimal("0.00000001")),
+                what_if_cost_usd=cost.quantize(_CENTS_OF_CENTS),
                 calls=row["calls"],
             )
         )
     return results
+
+
+def _what_if_at_call_time(calls: QuerySet[ApiCall], *, provider: str, model: str
+                          ) -> list[WhatIf]:
+    totals = (
+        calls.annotate(priced_as=_cost_at_call_time(provider=Value(provider),
+                                                    model=Value(model)))
+        .values("session__episode__code")
+        .annotate(
+            n=Count("pk"), actual=Sum("cost_usd"), what_if=Sum("priced_as"),
+            unpriced=Count("pk", filter=Q(priced_as__isnull=True)),
+        )
+        .order_by("session__episode__code")
+    )
+    return [
+        WhatIf(
+            episode=row["session__episode__code"],
+            actual_cost_usd=Decimal(row["actual"] or 0),
+            what_if_cost_usd=Decimal(row["what_if"] or 0).quantize(_CENTS_OF_CENTS),
+            calls=row["n"], unpriced_calls=row["unpriced"],
+        )
+        for row in totals
+    ]

@@ -25,6 +25,7 @@ from metrics.dashboard import (
     csv_tables,
     figures,
     operation_trends,
+    price_history,
     queries,
     session_compare,
     session_search,
@@ -359,6 +360,7 @@ def session_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         take=takes.take_of(session),
         can_accept_take=permissions.can_accept_take(request.user),
         unpriced_calls=report.unpriced_calls,
+        price_history=price_history.session_price_history(session),
         progress=progress_of([session], project=session.project, now=now)[0]
         if not session.is_finished else None,
         waterfall=flow,
@@ -537,8 +539,12 @@ def costs(request: HttpRequest) -> HttpResponse:
                unpriced=[m for m in models if m["unpriced_calls"]],
                total_cost=sum(m["cost_usd"] for m in models),
                what_if=what_if, keep=[("by", by)],
+               price_changes=price_history.recent_price_changes(project),
                charts=figures.cost_figures(spend.cost_over_time(rows, by), what_if, by))
     return render(request, "metrics/costs.html", ctx)
+
+
+WHAT_IF_AT_CALL_TIME = "at_call"
 
 
 def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) -> dict:
@@ -551,12 +557,16 @@ def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) 
                  if c.strip()][:20]
     episodes = requested or spend.recent_episode_codes(project, filters)
     chosen = request.GET.get("whatif_model", "")
-    result = {"options": options, "episodes": ",".join(episodes), "model": chosen}
+    at_call_time = request.GET.get("whatif_prices") == WHAT_IF_AT_CALL_TIME
+    result = {"options": options, "episodes": ",".join(episodes), "model": chosen,
+              "at_call_time": at_call_time}
     if chosen and episodes:
         provider, _, model = chosen.partition("/")
         try:
             result["rows"] = what_if_cost(project=project, episodes=episodes,
-                                          provider=provider, model=model)
+                                          provider=provider, model=model,
+                                          at_call_time=at_call_time)
+            result["unpriced_calls"] = sum(row.unpriced_calls for row in result["rows"])
         except ModelPrice.DoesNotExist:
             result["error"] = f"There is no price for {chosen}; add one in the admin."
     return result

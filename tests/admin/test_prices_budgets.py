@@ -6,7 +6,16 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.models import LogEntry
 
-from metrics.models import ApiCall, Budget, BudgetCheck, Episode, EpisodeCost, ModelPrice, Session
+from metrics.models import (
+    ApiCall,
+    Budget,
+    BudgetCheck,
+    Episode,
+    EpisodeCost,
+    ModelPrice,
+    PriceChange,
+    Session,
+)
 from tests.admin.helpers import admin_url, logged_in, person, store
 from tests.factories import T0, api_call, script_payload, session_payload
 
@@ -145,6 +154,45 @@ def test_deleting_a_price_reprices_its_calls(editor, call, django_capture_on_com
 
     assert response.status_code == 302
     assert cost(call) == Decimal(1)
+    deleted = PriceChange.objects.order_by("pk").last()
+    assert (deleted.kind, deleted.before["input_per_mtok"]) == ("deleted", "2")
+    assert [(r.cost_before_usd, r.cost_after_usd) for r in deleted.repricings.all()] == [
+        (Decimal(2), Decimal(1))]
+
+
+def test_deleting_prices_from_the_list_records_and_reprices_each(
+        editor, call, first_price, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor.post(admin_url("modelprice", "changelist"), {
+            "action": "delete_selected", "_selected_action": [first_price.pk], "post": "yes"})
+
+    assert response.status_code == 302
+    assert PriceChange.objects.order_by("pk").last().kind == "deleted"
+    call.refresh_from_db()
+    assert (call.cost_usd, call.cost_source) == (None, "unpriced")
+
+
+def test_the_price_history_lists_only_the_sessions_of_ones_own_projects(
+        editor, call, other_project, django_capture_on_commit_callbacks):
+    store(other_project, session_payload("theirs", api_calls=[
+        api_call("c1", model=MODEL, prompt_tokens=1_000_000, completion_tokens=0, at_s=60)]))
+    with django_capture_on_commit_callbacks(execute=True):
+        editor.post(admin_url("modelprice", "add"), price_form())
+    change = PriceChange.objects.order_by("pk").last()
+    assert change.repricings.count() == 2  # both projects' sessions were repriced
+
+    page = editor.get(admin_url("pricechange", "change", change.pk)).content.decode()
+
+    assert "s1" in page and "theirs" not in page
+
+
+def test_the_price_history_is_read_only_in_the_admin(editor, first_price):
+    change = PriceChange.objects.get()
+
+    assert editor.get(admin_url("pricechange", "changelist")).status_code == 200
+    assert editor.get(admin_url("pricechange", "add")).status_code == 403
+    assert editor.post(admin_url("pricechange", "delete", change.pk),
+                       {"post": "yes"}).status_code == 403
 
 
 # --- budgets ------------------------------------------------------------------------------

@@ -171,6 +171,29 @@ def test_what_if_prices_an_episode_with_another_models_prices(api, house_model):
     assert result.calls == 1
 
 
+def test_what_if_at_each_calls_time_uses_the_price_valid_then(api, house_model):
+    # cheap-1: no price before T0, $0.20 per million input tokens from T0, $0.40 from T0 + 2 h.
+    for valid_from, input_usd in [(T0, "0.2"), (T0 + timedelta(hours=2), "0.4")]:
+        ModelPrice.objects.create(provider="acme", model="cheap-1",
+                                  input_per_mtok=Decimal(input_usd), output_per_mtok=Decimal(1),
+                                  valid_from=valid_from, source="test")
+    calls = [writer_call(f"c{n}", prompt_tokens=1_000_000, completion_tokens=0, at_s=at_s)
+             for n, at_s in enumerate([-60, 3600, 3 * 3600])]
+    analyzed(api, session_payload(api_calls=calls, duration_s=4 * 3600))
+    project = Project.objects.get(slug="default")
+
+    [then] = what_if_cost(project=project, episodes=["ep001"], provider="acme",
+                          model="cheap-1", at_call_time=True)
+    [today] = what_if_cost(project=project, episodes=["ep001"], provider="acme",
+                           model="cheap-1")
+
+    # The call before T0 had no cheap-1 price: counted apart, never as $0.
+    assert (then.calls, then.unpriced_calls) == (3, 1)
+    assert then.what_if_cost_usd == Decimal("0.6")  # 0.20 at T0 + 1 h, 0.40 at T0 + 3 h
+    assert today.what_if_cost_usd == Decimal("1.2")  # three calls at today's 0.40
+    assert then.actual_cost_usd == today.actual_cost_usd == Decimal("6")  # 3 x $2 writer-1
+
+
 def test_what_if_with_an_unpriced_model_says_so(project):
     with pytest.raises(ModelPrice.DoesNotExist):
         what_if_cost(project=project, episodes=["ep001"], provider="acme", model="nothing")
