@@ -5,8 +5,11 @@ The token ledger (DESIGN.md): ``prompt_tokens`` counts every input token;
 the provider's prompt cache, and ``cache_write_1h_tokens`` the part of the writes that went
 to a 1-hour cache. Each kind has its own price; a missing cached-input or 5-minute write
 price falls back to the plain input price, a missing 1-hour write price to the 5-minute one.
+A dated snapshot of a model ("gpt-4o-2024-08-06") with no price row of its own takes the
+price of its undated name; a row for the snapshot itself wins.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,6 +46,13 @@ def price_calls(calls: QuerySet[ApiCall]) -> None:
     server_priced = calls.exclude(cost_source=ApiCall.CostSource.CLIENT)
     server_priced.update(cost_usd=_cost_at_call_time(provider=OuterRef("provider"),
                                                      model=OuterRef("model")))
+    # Providers answer with a dated snapshot of the model asked for ("gpt-4o" answers as
+    # "gpt-4o-2024-08-06"): without a row of its own, it takes its undated model's price.
+    unpriced = server_priced.filter(cost_usd__isnull=True)
+    for model in unpriced.values_list("model", flat=True).distinct().order_by():
+        if (undated := undated_model(model)) != model:
+            unpriced.filter(model=model).update(
+                cost_usd=_cost_at_call_time(provider=OuterRef("provider"), model=Value(undated)))
     server_priced.update(
         cost_source=Case(
             When(cost_usd__isnull=True, then=Value(ApiCall.CostSource.UNPRICED)),
@@ -72,10 +82,20 @@ def _cost_at_call_time(*, provider, model) -> ExpressionWrapper:
     )
 
 
+_DATE_SUFFIX = r"-(\d{4}-\d{2}-\d{2}|\d{8})$"
+
+
+def undated_model(model: str) -> str:
+    """"gpt-4o-2024-08-06" and "claude-sonnet-4-5-20250929" without their date suffix."""
+    return re.sub(_DATE_SUFFIX, "", model)
+
+
 def sessions_to_reprice(*, provider: str, model: str, since) -> QuerySet:
-    """Sessions with server-priced calls of this model at or after ``since``."""
+    """Sessions with server-priced calls of this model, or of its dated snapshots, at or
+    after ``since``."""
+    same_model = Q(model=model) | Q(model__regex=f"^{re.escape(model)}{_DATE_SUFFIX}")
     return (
-        ApiCall.objects.filter(provider=provider, model=model, at__gte=since)
+        ApiCall.objects.filter(same_model, provider=provider, at__gte=since)
         .exclude(cost_source=ApiCall.CostSource.CLIENT)
         .values_list("session_id", flat=True)
         .distinct()

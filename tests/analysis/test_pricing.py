@@ -154,6 +154,50 @@ def test_a_new_price_row_reprices_affected_calls_and_rollups(
     assert EpisodeCost.objects.get(model="writer-1").cost_usd == Decimal("5")
 
 
+@pytest.mark.parametrize("answered_as", ["writer-1-2026-08-06", "writer-1-20260806"])
+def test_a_dated_snapshot_takes_its_models_price(api, house_model, answered_as):
+    call = api_call("c1", provider="acme", model=answered_as, prompt_tokens=1_000_000,
+                    completion_tokens=0)
+    session = analyzed(api, session_payload(api_calls=[call]))
+
+    assert session.cost_usd == Decimal("2")  # writer-1's input price
+    assert ApiCall.objects.get().cost_source == "price_table"
+
+
+def test_a_snapshots_own_price_wins_over_its_models(api, house_model):
+    ModelPrice.objects.create(provider="acme", model="writer-1-2026-08-06",
+                              input_per_mtok=Decimal("3"), output_per_mtok=Decimal("10"),
+                              valid_from=T0 - timedelta(days=30), source="test")
+    call = api_call("c1", provider="acme", model="writer-1-2026-08-06",
+                    prompt_tokens=1_000_000, completion_tokens=0)
+
+    assert analyzed(api, session_payload(api_calls=[call])).cost_usd == Decimal("3")
+
+
+def test_a_model_that_only_looks_dated_is_not_priced_as_another(api, house_model):
+    call = api_call("c1", provider="acme", model="writer-1-mini", prompt_tokens=1_000_000,
+                    completion_tokens=0)
+    analyzed(api, session_payload(api_calls=[call]))
+
+    assert ApiCall.objects.get().cost_source == "unpriced"
+
+
+def test_a_new_model_price_reprices_its_dated_snapshots(
+    api, house_model, django_capture_on_commit_callbacks
+):
+    call = api_call("c1", provider="acme", model="writer-1-20260806", prompt_tokens=1_000_000,
+                    completion_tokens=0, at_s=7200)
+    session = analyzed(api, session_payload(api_calls=[call], duration_s=8000))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ModelPrice.objects.create(provider="acme", model="writer-1", input_per_mtok=Decimal(5),
+                                  output_per_mtok=Decimal(20), source="new sheet",
+                                  valid_from=T0 + timedelta(hours=1))
+
+    session.refresh_from_db()
+    assert session.cost_usd == Decimal("5")
+
+
 def test_what_if_prices_an_episode_with_another_models_prices(api, house_model):
     ModelPrice.objects.create(
         provider="acme", model="cheap-1", input_per_mtok=Decimal("0.2"),
