@@ -32,7 +32,9 @@ from django.utils import timezone
 
 from metrics.models import COST_FIELD, ApiCall, ModelPrice, Project
 
-PER_TOKEN = Decimal(1_000_000)
+# Prices are per million tokens. Multiplied, not divided: SQLite divides an integer by an
+# integer as integers, so a whole-dollar price (stored as 10) made 500 tokens cost $0.
+PER_MILLION = Decimal("0.000001")
 _MONEY = DecimalField(**COST_FIELD)
 _PRICE = DecimalField(max_digits=12, decimal_places=6)
 
@@ -122,7 +124,7 @@ def ledger_cost(*, tokens, prices, at_least_zero, coalesce):
         + tokens("cached_tokens") * coalesce(prices("cached_input_per_mtok"), input_price)
         + writes_5m * write_price
         + writes_1h * coalesce(prices("cache_write_1h_per_mtok"), write_price)
-    ) / PER_TOKEN
+    ) * PER_MILLION
 
 
 def _first_not_none(*values):

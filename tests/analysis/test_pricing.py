@@ -154,6 +154,19 @@ def test_a_new_price_row_reprices_affected_calls_and_rollups(
     assert EpisodeCost.objects.get(model="writer-1").cost_usd == Decimal("5")
 
 
+def test_whole_dollar_prices_price_a_few_tokens_exactly(api, db):
+    # Stored as integers on SQLite, where integer by integer division used to give $0.
+    ModelPrice.objects.create(provider="acme", model="round-1", input_per_mtok=Decimal(2),
+                              output_per_mtok=Decimal(10), valid_from=T0 - timedelta(days=3),
+                              source="test")
+    call = api_call("c1", provider="acme", model="round-1", prompt_tokens=500,
+                    completion_tokens=3)
+
+    # By hand: 500 x $2 + 3 x $10 = $1030 per million tokens.
+    assert analyzed(api, session_payload(api_calls=[call])).cost_usd == Decimal("0.00103")
+    assert ApiCall.objects.get().cost_usd == Decimal("0.00103")
+
+
 @pytest.mark.parametrize("answered_as", ["writer-1-2026-08-06", "writer-1-20260806"])
 def test_a_dated_snapshot_takes_its_models_price(api, house_model, answered_as):
     call = api_call("c1", provider="acme", model=answered_as, prompt_tokens=1_000_000,
