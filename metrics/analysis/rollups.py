@@ -10,6 +10,9 @@ ones under the current key. ``rebuild_all`` recomputes every rollup from the lin
 must give the same tables; a session merged since its analysis gets new lines from the
 sweep, which re-analyzes it.
 
+Days are UTC days, whatever time zone the request or worker that runs the analysis has
+active (a person's chosen zone is active while an editor's change reprices in-process).
+
 Analysis holds a shared lock and the rebuild an exclusive one (PostgreSQL advisory locks;
 SQLite's database lock does the same), so a rebuild never interleaves with an analysis.
 """
@@ -17,6 +20,7 @@ SQLite's database lock does the same), so a rebuild never interleaves with an an
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 
 from django.db import connection, models, transaction
@@ -96,7 +100,7 @@ def _hold_rebuild_lock() -> None:
 
 def cost_lines_query(calls):
     return (
-        calls.annotate(day=TruncDate("at"))
+        calls.annotate(day=TruncDate("at", tzinfo=UTC))
         .values("day", "provider", "model")
         .annotate(
             calls=Count("pk"),
@@ -184,7 +188,7 @@ def _shift_rollups(old_key: dict | None, old_lines: dict, new_lines: dict,
 def _set_rollup_key(session: Session) -> None:
     session.rollup_episode = session.episode.code if session.episode_id else ""
     session.rollup_workflow = session.workflow
-    session.rollup_day = session.started_at.date()
+    session.rollup_day = session.started_at.astimezone(UTC).date()
     session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_day"])
 
 
@@ -274,7 +278,7 @@ def _refresh_rollup_keys() -> None:
         Subquery(Episode.objects.filter(pk=OuterRef("episode_id")).values("code")), Value("")
     )
     stale = Session.objects.filter(analyzed_at__isnull=False).annotate(
-        current_episode=episode_code, current_day=TruncDate("started_at")
+        current_episode=episode_code, current_day=TruncDate("started_at", tzinfo=UTC)
     ).filter(
         Q(rollup_day__isnull=True)
         | ~Q(rollup_day=F("current_day"))
@@ -284,7 +288,7 @@ def _refresh_rollup_keys() -> None:
     Session.objects.filter(pk__in=stale.values("pk")).update(
         rollup_episode=episode_code,
         rollup_workflow=F("workflow"),
-        rollup_day=TruncDate("started_at"),
+        rollup_day=TruncDate("started_at", tzinfo=UTC),
     )
 
 

@@ -1,10 +1,12 @@
 """Rollups kept incrementally by analysis equal the ones rebuilt from scratch."""
 
 import random
+import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from metrics.analysis import rollups
 from metrics.analysis.analyze import analyze_session
@@ -92,6 +94,22 @@ def test_moving_a_session_to_another_episode_moves_its_share(api):
         ("ep002", 1)]
     before = snapshot()
     rollups.rebuild_all()
+    assert snapshot() == before
+
+
+def test_days_are_utc_days_whatever_zone_is_active_during_analysis(api):
+    # 13:00 UTC on T0's day is 02:00 the next day in Auckland (UTC+13 in November).
+    started = T0.replace(hour=13)
+    calls = [api_call("a", model="gpt-4o", cost_usd=0.25, at_s=3 * 3600 + 10)]
+    api.post("/sessions", session_payload("s1", api_calls=calls, started_at=started))
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Auckland")):
+        analyze_session(Session.objects.get())
+
+    assert list(DailyCost.objects.values_list("day", flat=True)) == [T0.date()]
+    assert Session.objects.get().rollup_day == T0.date()
+    before = snapshot()
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Auckland")):
+        rollups.rebuild_all()
     assert snapshot() == before
 
 
