@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import Sum
 
-from metrics.dashboard.producer_units import per_unit
 from metrics.dashboard.unpriced import with_unpriced_calls
 from metrics.models import OperationStat, Project, Session
+from metrics.producer_units import per_unit
 
 MAX_NAMES = 15
 

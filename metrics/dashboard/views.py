@@ -37,7 +37,6 @@ from metrics.dashboard.failures import failure_of
 from metrics.dashboard.filters import PERIODS, DashboardFilters, choices, query_string
 from metrics.dashboard.forms import AnnotationForm, TimeZoneForm
 from metrics.dashboard.parallelism import parallel_speedup
-from metrics.dashboard.producer_units import per_unit
 from metrics.dashboard.quantiles import QUARTILES
 from metrics.dashboard.stored_summary import stored_summary_lines
 from metrics.dashboard.summary import INLINE_OPERATIONS, session_summary
@@ -52,6 +51,7 @@ from metrics.models import (
     ModelPrice,
     Project,
 )
+from metrics.producer_units import per_unit
 
 LATEST_SESSIONS = queries.LATEST_SESSIONS
 EPISODES_PER_PAGE = 50
