@@ -164,6 +164,9 @@ class SessionIn(WireModel):
     tags: list[Name] | None = Field(default=None, max_length=MAX_TAGS)
     metadata: SessionMetadata | None = None
     sdk: SdkReportIn | None = None
+    # The generator process's peak resident memory up to this snapshot, in bytes (the
+    # SDK reads the process's high-water mark, ru_maxrss, where the platform has it).
+    peak_memory_bytes: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "SessionIn":

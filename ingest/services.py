@@ -135,6 +135,8 @@ def _session_fields(project: Project, incoming: SessionIn) -> dict:
         fields["metadata"] = dict(incoming.metadata)
     if incoming.sdk is not None:  # the exporter's counts are cumulative: the newest wins
         fields["sdk_report"] = incoming.sdk.model_dump()
+    if incoming.peak_memory_bytes is not None:  # a high-water mark: the newest is highest
+        fields["peak_memory_bytes"] = incoming.peak_memory_bytes
     return fields
 
 

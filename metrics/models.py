@@ -93,6 +93,9 @@ class Session(models.Model):
     # The SDK's health report from the latest payload (exporter counts, recording overhead);
     # null when the SDK sent none, which is not the same as a clean report.
     sdk_report = models.JSONField(null=True, blank=True, editable=False)
+    # The generator process's peak resident memory during the session (up to its end), in
+    # bytes; null when the SDK could not read it.
+    peak_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
 
     # Denormalised from the session's API calls by ingest (and later by analysis).
@@ -472,6 +475,9 @@ class Budget(models.Model):
         COST_USD = "cost_usd", "Cost per episode run (USD), at most"
         API_ERROR_RATE = "api_error_rate", "API error rate (0-1), at most"
         TOKENS_PER_SCENE = "tokens_per_scene", "Tokens per scene, at most"
+        COST_PER_SCENE_USD = "cost_per_scene_usd", "Cost per scene (USD), at most"
+        SECONDS_PER_SCENE = "seconds_per_scene", "Time per scene (s), at most"
+        PEAK_MEMORY_MB = "peak_memory_mb", "Peak memory of the generator (MB), at most"
 
     AT_LEAST = {Metric.CACHE_HIT_RATE}
 

@@ -1,4 +1,5 @@
-"""Cost and time per scene and per dialogue line: the units a producer budgets in.
+"""Cost and time per scene and per dialogue line, and peak memory in MB: the units a
+producer budgets in, on the pages and in budgets alike.
 
 From the session's counters (``scenes_generated``, ``dialogue_lines_generated``, which the
 generator records); a session without them has no such figure (None, shown as "—"), and
@@ -11,6 +12,7 @@ from metrics.models import Session
 
 SCENES = "scenes_generated"
 DIALOGUE_LINES = "dialogue_lines_generated"
+BYTES_PER_MB = 1_000_000
 
 
 def per_unit(session: Session) -> dict[str, float | None]:
@@ -26,6 +28,11 @@ def per_unit(session: Session) -> dict[str, float | None]:
         "cost_per_line_usd": _share(cost, lines),
         "seconds_per_line": _share(session.duration_s, lines),
     }
+
+
+def megabytes(size_bytes: int | None) -> float | None:
+    """Bytes as MB (1,000,000 bytes), the unit peak memory is shown and budgeted in."""
+    return None if size_bytes is None else size_bytes / BYTES_PER_MB
 
 
 def _count(session: Session, name: str) -> float | None:

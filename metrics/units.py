@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from metrics.models import Budget, Regression
 
-SECONDS, PERCENT, USD, TOKENS = "s", "%", "$", "tokens"
+SECONDS, PERCENT, USD, TOKENS, MEGABYTES = "s", "%", "$", "tokens", "MB"
 
 BUDGET_UNITS = {
     Budget.Metric.DURATION_S: SECONDS,
@@ -16,6 +16,9 @@ BUDGET_UNITS = {
     Budget.Metric.COST_USD: USD,
     Budget.Metric.API_ERROR_RATE: PERCENT,
     Budget.Metric.TOKENS_PER_SCENE: TOKENS,
+    Budget.Metric.COST_PER_SCENE_USD: USD,
+    Budget.Metric.SECONDS_PER_SCENE: SECONDS,
+    Budget.Metric.PEAK_MEMORY_MB: MEGABYTES,
 }
 BUDGET_LABELS = {
     Budget.Metric.DURATION_S: "Session duration",
@@ -23,6 +26,9 @@ BUDGET_LABELS = {
     Budget.Metric.COST_USD: "Cost per run",
     Budget.Metric.API_ERROR_RATE: "API error rate",
     Budget.Metric.TOKENS_PER_SCENE: "Tokens per scene",
+    Budget.Metric.COST_PER_SCENE_USD: "Cost per scene",
+    Budget.Metric.SECONDS_PER_SCENE: "Time per scene",
+    Budget.Metric.PEAK_MEMORY_MB: "Peak memory",
 }
 REGRESSION_UNITS = {Regression.Metric.SELF_TIME: SECONDS, Regression.Metric.COST: USD}
 
@@ -40,6 +46,8 @@ def with_unit(value, unit: str) -> str:
         return f"{number:,.2f}s"
     if unit == TOKENS:
         return f"{number:,.0f} tokens"
+    if unit == MEGABYTES:
+        return f"{number:,.1f} MB"
     return f"{number:,.3f}"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from perfmon import _analysis, _summary, _wire
 from perfmon._calls import ApiCall, new_call
 from perfmon._core import Anchor, OperationMetrics, _Extra, current
+from perfmon._memory import peak_rss_bytes
 from perfmon._wire import SCHEMA_VERSION, SESSION_METADATA_BYTES, fit_metadata
 
 log = logging.getLogger("perfmon")
@@ -87,6 +88,9 @@ class PerformanceMetrics:
         if start_time is not None:
             self.start_ns = self._anchor.to_ns(start_time)
         self.end_ns: int | None = None
+        #: The process's peak resident memory at the session's end, in bytes (the
+        #: high-water mark since the process started); None while running or if unknown.
+        self.peak_memory_bytes: int | None = None
 
         self.cache_hits = 0
         self.cache_misses = 0
@@ -143,6 +147,7 @@ class PerformanceMetrics:
                 return False
             self.status = "completed" if success else "failed"
             self.end_ns = time.perf_counter_ns()
+            self.peak_memory_bytes = peak_rss_bytes()
             return True
 
     # -- recording ---------------------------------------------------------------------------
@@ -322,6 +327,7 @@ class PerformanceMetrics:
             by_name = {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
             hits, misses = self.cache_hits, self.cache_misses
             status, end_ns = self.status, self.end_ns
+            peak_memory = self.peak_memory_bytes if end_ns is not None else peak_rss_bytes()
             sequence = self._next_sequence()
         anchor = self._anchor
         session: dict[str, Any] = {"id": self.session_id, "sequence": sequence}
@@ -344,6 +350,8 @@ class PerformanceMetrics:
             tags=[_wire.name(tag) for tag in self.tags if tag][:_wire.MAX_TAGS],
             metadata=fit_metadata(self.metadata, SESSION_METADATA_BYTES),
         )
+        if peak_memory is not None:
+            session["peak_memory_bytes"] = peak_memory
         ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
         return {
             "schema_version": SCHEMA_VERSION,

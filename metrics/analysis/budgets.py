@@ -1,13 +1,13 @@
 """Checking a finished session against its project's budgets."""
 
 from metrics.models import Budget, BudgetCheck, Session
-
-SCENES_COUNTER = "scenes_generated"
+from metrics.producer_units import megabytes, per_unit
 
 
 def metric_values(session: Session) -> dict[str, float | None]:
     """The figures budgets are set on; None where the session cannot say."""
-    scenes = session.counters.get(SCENES_COUNTER) or 0
+    units = per_unit(session)
+    scenes = units["scenes"]
     return {
         Budget.Metric.DURATION_S: session.duration_s,
         Budget.Metric.CACHE_HIT_RATE: session.cache_hit_rate,
@@ -17,6 +17,9 @@ def metric_values(session: Session) -> dict[str, float | None]:
             if session.api_calls_count else None
         ),
         Budget.Metric.TOKENS_PER_SCENE: session.total_tokens / scenes if scenes else None,
+        Budget.Metric.COST_PER_SCENE_USD: units["cost_per_scene_usd"],
+        Budget.Metric.SECONDS_PER_SCENE: units["seconds_per_scene"],
+        Budget.Metric.PEAK_MEMORY_MB: megabytes(session.peak_memory_bytes),
     }
 
 

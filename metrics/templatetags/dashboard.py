@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
-from metrics import units
+from metrics import producer_units, units
 
 register = template.Library()
 
@@ -81,6 +81,12 @@ def regression_value(value, metric: str) -> str:
 @register.filter
 def humanize(key) -> str:
     return units.humanize(key)
+
+
+@register.filter
+def megabytes(size_bytes) -> str:
+    """Peak memory in bytes as "312.4 MB"; None (not reported) as "—"."""
+    return units.with_unit(producer_units.megabytes(size_bytes), units.MEGABYTES)
 
 
 @register.filter

@@ -52,6 +52,35 @@ def test_each_applicable_budget_gets_a_pass_or_fail(api, budgets):
     }
 
 
+def test_per_scene_and_peak_memory_budgets_in_their_units(api, project):
+    Budget.objects.filter(project=project).delete()
+    for name, metric, threshold in [("Scene cost", "cost_per_scene_usd", 0.5),
+                                    ("Scene time", "seconds_per_scene", 30),
+                                    ("Under 1 GB", "peak_memory_mb", 1000)]:
+        Budget.objects.create(project=project, name=name, metric=metric, threshold=threshold)
+    payload = session_payload("s1", duration_s=100, counters={"scenes_generated": 4},
+                              api_calls=[api_call("c1", cost_usd=2.4)])
+    payload["session"]["peak_memory_bytes"] = 1_250_000_000
+
+    results = analyze(api, payload)
+    values = dict(BudgetCheck.objects.values_list("budget__name", "value"))
+
+    assert results == {"Scene cost": False, "Scene time": True, "Under 1 GB": False}
+    assert values == {"Scene cost": pytest.approx(0.6),  # $2.40 over 4 scenes
+                      "Scene time": pytest.approx(25.0),  # 100 s over 4 scenes
+                      "Under 1 GB": pytest.approx(1250.0)}  # 1,250,000,000 bytes in MB
+
+
+def test_a_session_without_peak_memory_or_scenes_is_not_judged_on_them(api, project):
+    Budget.objects.filter(project=project).delete()
+    Budget.objects.create(project=project, name="Under 1 GB", metric="peak_memory_mb",
+                          threshold=1000)
+    Budget.objects.create(project=project, name="Scene time", metric="seconds_per_scene",
+                          threshold=30)
+
+    assert analyze(api, session_payload("s1", duration_s=100, counters={})) == {}
+
+
 def test_cache_budget_applies_only_to_a_rerun_of_the_episode(api, budgets):
     first = analyze(api, session_payload("first", cache=(1, 9), duration_s=60))
     rerun = analyze(api, session_payload("rerun", cache=(9, 1), duration_s=60,

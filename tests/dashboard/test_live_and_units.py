@@ -46,6 +46,18 @@ def test_the_session_page_shows_cost_and_time_per_scene_and_dialogue_line(viewer
     assert f"{session.duration_s / 3:,.1f}s each" in content
 
 
+def test_the_session_page_shows_the_generators_peak_memory_in_mb(viewer, api):
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    reported = run_payload("reported", episode="ep071", started_at=start)
+    reported["session"]["peak_memory_bytes"] = 312_450_000
+    send(api, reported)
+    send(api, run_payload("silent", episode="ep072", started_at=start))
+
+    assert "312.4 MB" in viewer.get("/sessions/reported/").content.decode()
+    silent = viewer.get("/sessions/silent/").content.decode()
+    assert "not reported by this generator's SDK" in silent
+
+
 def test_a_running_page_refreshes_its_progress_and_reloads_once_finished(viewer, api):
     build_world(api)
     started = datetime.now(UTC) - timedelta(seconds=5)

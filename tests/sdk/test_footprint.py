@@ -51,3 +51,28 @@ def test_importing_the_sdk_starts_no_threads():
         "print(threading.active_count())\n"
     )
     assert result.stdout.strip() == "1"
+
+
+PEAK_MEMORY_SCRIPT = """
+import json
+import perfmon
+
+monitor = perfmon.get_performance_monitor()
+with monitor.session("ep001") as session:
+    running = session.to_dict()["session"].get("peak_memory_bytes")
+    block = b"x" * 200_000_000  # touched, so resident
+    del block
+print(json.dumps({"running": running, "finished": session.peak_memory_bytes,
+                  "sent": session.to_dict()["session"].get("peak_memory_bytes")}))
+"""
+
+
+def test_the_peak_memory_of_the_generator_process_is_recorded_and_sent():
+    result = run_python(PEAK_MEMORY_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+
+    # A fresh interpreter peaks well under 100 MB before the 200 MB block, above it after.
+    assert 0 < report["running"] < 100_000_000
+    assert report["finished"] >= 200_000_000
+    assert report["sent"] == report["finished"]  # kept from the session's end

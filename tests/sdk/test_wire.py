@@ -16,7 +16,7 @@ monitor = get_performance_monitor()
 
 SESSION_KEYS = {
     "id", "episode", "workflow", "release", "environment", "host", "status", "started_at",
-    "ended_at", "cache", "counters", "tags", "metadata", "sequence",
+    "ended_at", "cache", "counters", "tags", "metadata", "sequence", "peak_memory_bytes",
 }
 OPERATION_KEYS = {
     "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success", "error",
