@@ -26,6 +26,9 @@ ENV_SPOOL_DIR = "PERFMON_SPOOL_DIR"
 ENV_ENVIRONMENT = "PERFMON_ENVIRONMENT"
 #: Default ``release`` of new sessions ("generator 1.4.2").
 ENV_RELEASE = "PERFMON_RELEASE"
+ENV_SNAPSHOT_INTERVAL = "PERFMON_SNAPSHOT_INTERVAL"
+#: Running sessions are sent this often (seconds) unless configured otherwise; 0 is off.
+DEFAULT_SNAPSHOT_INTERVAL_S = 10.0
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -69,8 +72,9 @@ def configure(
     ``url`` and ``api_key`` default to ``PERFMON_URL`` and ``PERFMON_API_KEY``; with no URL at
     all, exporting is switched off. ``spool_dir`` (default ``PERFMON_SPOOL_DIR``, else a
     per-user cache directory; ``False`` for none) keeps what could not be sent, up to
-    ``max_spool_bytes``. ``snapshot_interval`` also sends running sessions every so many
-    seconds. Retries: ``max_retries`` with backoff from ``backoff_base`` doubling up to
+    ``max_spool_bytes``. ``snapshot_interval`` sends running sessions every so many seconds,
+    so the dashboard shows a run in progress (default ``PERFMON_SNAPSHOT_INTERVAL``, else
+    10; 0 for never). Retries: ``max_retries`` with backoff from ``backoff_base`` doubling up to
     ``backoff_max`` seconds, or the server's Retry-After up to ``max_retry_after``. At exit
     the queue gets ``exit_timeout`` seconds. Calling it again replaces the exporter.
     """
@@ -92,7 +96,7 @@ def configure(
             max_retry_after=max_retry_after,
             max_spool_bytes=max_spool_bytes,
             spool_resend_interval=spool_resend_interval,
-            snapshot_interval=snapshot_interval,
+            snapshot_interval=_snapshot_interval(snapshot_interval),
             exit_timeout=exit_timeout,
             max_payload_bytes=max_payload_bytes,
         )
@@ -101,6 +105,18 @@ def configure(
     if old is not None:
         old.shutdown(timeout=min(exit_timeout, 1.0))
     return new is not None
+
+
+def _snapshot_interval(configured: float | None) -> float | None:
+    if configured is None:
+        text = os.environ.get(ENV_SNAPSHOT_INTERVAL, "").strip()
+        try:
+            configured = float(text) if text else DEFAULT_SNAPSHOT_INTERVAL_S
+        except ValueError:
+            log.warning("perfmon: %s=%r is not a number of seconds; using %g",
+                        ENV_SNAPSHOT_INTERVAL, text, DEFAULT_SNAPSHOT_INTERVAL_S)
+            configured = DEFAULT_SNAPSHOT_INTERVAL_S
+    return configured if configured > 0 else None
 
 
 def _spool_path(

@@ -184,6 +184,25 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(stub, tmp_path):
     assert not any(s.session_id in stub.sessions for s in dropped)
 
 
+@pytest.mark.parametrize(("env", "configured", "expected"), [
+    (None, None, 10.0),   # on by default, every 10 s
+    ("2.5", None, 2.5),   # PERFMON_SNAPSHOT_INTERVAL
+    ("0", None, None),    # 0 switches running snapshots off
+    ("2.5", 0, None),     # an explicit argument wins over the environment
+    ("soon", None, 10.0),  # not a number: the default, with a warning
+])
+def test_running_sessions_are_sent_every_10_s_by_default(stub, tmp_path, monkeypatch, env,
+                                                        configured, expected):
+    if env is None:
+        monkeypatch.delenv("PERFMON_SNAPSHOT_INTERVAL", raising=False)
+    else:
+        monkeypatch.setenv("PERFMON_SNAPSHOT_INTERVAL", env)
+    settings = {} if configured is None else {"snapshot_interval": configured}
+    configure(stub.url, tmp_path, **settings)
+
+    assert exporter()._snapshot_interval == expected
+
+
 def test_running_sessions_are_sent_every_interval_when_asked(stub, tmp_path):
     configure(stub.url, tmp_path, snapshot_interval=0.05)
 
