@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
+from django.conf import settings
 
 from perfmon.demo import run_demo
 from tests.dashboard.world import run_payload, send, user_with
@@ -87,9 +88,9 @@ class Page:
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
 
-    def open(self, path: str) -> None:
+    def open(self, path: str, status: int = 200) -> None:
         response = self.page.goto(self.base_url + path, wait_until="networkidle")
-        assert response is not None and response.status == 200, path
+        assert response is not None and response.status == status, path
 
     def charts_drawn(self) -> dict[str, int]:
         """Traces drawn in each figure on the page, by the figure's element id."""
@@ -195,6 +196,45 @@ def test_every_page_fits_the_screen_without_sideways_scrolling(demo_world, live_
                 tab.shot(name + suffix)
             assert {path: px for path, px in overflow.items() if px > 0} == {}
             assert tab.errors == []
+        finally:
+            browser.close()
+
+
+def _log_in_as(tab: Page, username: str, password: str) -> None:
+    tab.open("/accounts/login/")
+    tab.page.fill("#id_username", username)
+    tab.page.fill("#id_password", password)
+    tab.page.click("button[type=submit]")
+    tab.page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_the_pages_around_the_dashboard_fit_the_screen_too(db, live_server, device):
+    """The login page, the locked-out page after too many wrong passwords, the page a
+    person without a role gets (403), and the settings page."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    user_with(name="outsider", password="outsider-password-1")  # no role
+    user_with("view_session", name="producer", password="demo-password-1")
+    with sync_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        browser = _browser(playwright, profile, WIDTHS[device])
+        try:
+            tab = Page(browser.new_page(), live_server.url)
+            overflow = {}
+            tab.open("/accounts/login/")
+            overflow["login"] = tab.page_overflow_px()
+            for _ in range(settings.AXES_FAILURE_LIMIT):
+                _log_in_as(tab, "intruder", "wrong-password")
+            assert "Too many failed log-ins" in tab.page.content()
+            overflow["locked out"] = tab.page_overflow_px()
+            _log_in_as(tab, "outsider", "outsider-password-1")
+            tab.open("/", status=403)
+            overflow["403"] = tab.page_overflow_px()
+            tab.page.context.clear_cookies()
+            _log_in_as(tab, "producer", "demo-password-1")
+            tab.open("/settings/")
+            overflow["settings"] = tab.page_overflow_px()
+
+            assert {page: px for page, px in overflow.items() if px > 0} == {}
         finally:
             browser.close()
 
