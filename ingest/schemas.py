@@ -146,6 +146,23 @@ class SdkReportIn(BaseModel):
     recording_overhead_s: Seconds | None = None
 
 
+MAX_SPLIT_PARTS = 100_000
+
+
+class SplitPart(WireModel):
+    """Which part of one snapshot this payload is, when the snapshot was too large for one
+    request: ``index`` from 1 to ``count``."""
+
+    index: Annotated[StrictInt, Field(ge=1, le=MAX_SPLIT_PARTS)]
+    count: Annotated[StrictInt, Field(ge=2, le=MAX_SPLIT_PARTS)]
+
+    @model_validator(mode="after")
+    def _index_within_count(self) -> "SplitPart":
+        if self.index > self.count:
+            raise ValueError("index is past count")
+        return self
+
+
 class SessionIn(WireModel):
     id: Slug
     started_at: UtcDatetime
@@ -167,11 +184,16 @@ class SessionIn(WireModel):
     # The generator process's peak resident memory up to this snapshot, in bytes (the
     # SDK reads the process's high-water mark, ru_maxrss, where the platform has it).
     peak_memory_bytes: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] | None = None
+    # Set on each part of a snapshot split over several requests (all parts carry the same
+    # session fields and sequence); the session is finished only once every part arrived.
+    part: SplitPart | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "SessionIn":
         if self.ended_at is not None and self.ended_at < self.started_at:
             raise ValueError("ended_at is before started_at")
+        if self.part is not None and self.sequence is None:
+            raise ValueError("part needs the snapshot's sequence")
         return self
 
 

@@ -9,7 +9,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ingest import bounds, bulk, merge_order, trees
+from ingest import bounds, bulk, merge_order, split_parts, trees
 from ingest.errors import PayloadRefused
 from ingest.schemas import SessionIn, SessionPayload
 from metrics.analysis.totals import refresh_session_totals
@@ -99,6 +99,7 @@ def _lock_or_create_session(project: Project, incoming: SessionIn) -> tuple[Sess
         external_id=incoming.id,
         defaults={
             **_session_fields(project, incoming),
+            **split_parts.part_fields(None, incoming),
             "merged_at": now,
             "client_sequence": incoming.sequence,
         },
@@ -153,6 +154,7 @@ def _merge_session_fields(session: Session, incoming: SessionIn, *, stale: bool)
         return
     session.client_sequence = merge_order.newest_sequence(session, incoming)
     fields = _session_fields(session.project, incoming)
+    fields.update(split_parts.part_fields(session.split_parts, incoming))
     for corrected in session.edited_fields:  # an editor's correction outranks a resend
         fields.pop(corrected, None)
     # Keys the client stopped sending (or an editor added) survive a merge.

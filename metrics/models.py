@@ -96,6 +96,9 @@ class Session(models.Model):
     # The generator process's peak resident memory during the session (up to its end), in
     # bytes; null when the SDK could not read it.
     peak_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # The parts of the newest snapshot that arrived, when it was split over several
+    # requests: {"sequence": n, "count": n, "received": [indexes]} (ingest.split_parts).
+    split_parts = models.JSONField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
 
     # Denormalised from the session's API calls by ingest (and later by analysis).
@@ -153,6 +156,12 @@ class Session(models.Model):
 
     def __str__(self) -> str:
         return self.external_id
+
+    @property
+    def missing_parts(self) -> int:
+        """Parts of the newest split snapshot that have not arrived yet (0 if none)."""
+        parts = self.split_parts or {}
+        return max(0, int(parts.get("count", 0)) - len(parts.get("received", [])))
 
     @property
     def is_finished(self) -> bool:

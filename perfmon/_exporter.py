@@ -304,24 +304,38 @@ class Exporter(SpoolResender):
 
     def _encode(self, payload: dict[str, Any]) -> list[bytes]:
         """gzip bodies. A payload over ``max_payload_bytes`` (or over the server's per-payload
-        counts) is split into several requests with the same session header; the server
-        merges them, and operations keep their start order, so parents go first."""
+        counts) is split into several requests with the same session header, each marked
+        as part ``index`` of ``count`` so the server finishes the session only once all have
+        arrived; operations keep their start order, so parents go first."""
+        pieces = self._pieces(payload)
+        if len(pieces) == 1:
+            return [gzip.compress(pieces[0][1], compresslevel=6, mtime=0)]
+        count = len(pieces)
+        return [
+            gzip.compress(dumps({**piece, "session": {
+                **piece["session"], "part": {"index": index, "count": count}}}),
+                compresslevel=6, mtime=0)
+            for index, (piece, _) in enumerate(pieces, 1)
+        ]
+
+    def _pieces(self, payload: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
+        """``payload`` halved until each piece fits, with each piece's JSON."""
         ops, calls = payload["operations"], payload["api_calls"]
         items = len(ops) + len(calls)
         if items > 1 and (len(ops) > MAX_OPERATIONS or len(calls) > MAX_API_CALLS):
-            return self._split(payload)
+            return self._halves(payload)
         raw = dumps(payload)
         if len(raw) > self._max_payload_bytes and items > 1:
-            return self._split(payload)
-        return [gzip.compress(raw, compresslevel=6, mtime=0)]
+            return self._halves(payload)
+        return [(payload, raw)]
 
-    def _split(self, payload: dict[str, Any]) -> list[bytes]:
+    def _halves(self, payload: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
         ops, calls = payload["operations"], payload["api_calls"]
         half = (len(ops) + len(calls)) // 2
         cut = max(0, half - len(ops))
         first = {**payload, "operations": ops[:half], "api_calls": calls[:cut]}
         second = {**payload, "operations": ops[half:], "api_calls": calls[cut:]}
-        return self._encode(first) + self._encode(second)
+        return self._pieces(first) + self._pieces(second)
 
     def _deliver(self, body: bytes, *, retry: bool) -> str:
         attempt = 0

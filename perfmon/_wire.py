@@ -24,7 +24,7 @@ PAYLOAD_FIELDS = ("schema_version", "session", "operations", "api_calls")
 SESSION_FIELDS = (
     "id", "episode", "workflow", "release", "environment", "host", "status", "started_at",
     "ended_at", "cache", "counters", "tags", "metadata", "sdk", "sequence",
-    "peak_memory_bytes",
+    "peak_memory_bytes", "part",
 )
 OPERATION_FIELDS = (
     "id", "parent_id", "name", "started_at", "ended_at", "duration_s", "success", "error",

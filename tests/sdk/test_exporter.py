@@ -297,6 +297,21 @@ def test_large_sessions_are_split_with_parents_first(stub, tmp_path):
         assert all(op["parent_id"] is None or op["parent_id"] in seen for op in ops)
     assert stub.operation_ids("ep-big") == wire_ids(session)
     assert len(wire_ids(session)) == 400
+    # Each request says which part of how many it is, all of one snapshot (one sequence),
+    # so the server finishes the session only when every part has arrived.
+    count = len(stub.requests)
+    assert [r.payload["session"]["part"] for r in stub.requests] == [
+        {"index": n, "count": count} for n in range(1, count + 1)]
+    assert len({r.payload["session"]["sequence"] for r in stub.requests}) == 1
+
+
+def test_a_session_that_fits_one_request_is_not_marked_as_a_part(stub, tmp_path):
+    configure(stub.url, tmp_path)
+    record_session("ep-small")
+    assert perfmon.flush(5)
+
+    (request,) = stub.requests
+    assert "part" not in request.payload["session"]
 
 
 def test_configuration_from_the_environment(stub, tmp_path, monkeypatch):
