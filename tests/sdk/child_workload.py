@@ -6,6 +6,8 @@ import their target by name, load little. None of these functions calls ``perfmo
 
 from __future__ import annotations
 
+import signal
+
 import perfmon
 
 monitor = perfmon.get_performance_monitor()
@@ -24,3 +26,19 @@ def make_session(session_id: str) -> str:
 def configure_worker(url: str, api_key: str, spool_dir: str) -> None:
     """A Pool initializer for spawn and forkserver workers (configuration in code)."""
     perfmon.configure(url=url, api_key=api_key, spool_dir=spool_dir)
+
+
+def _own_sigterm_handler(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def install_own_sigterm_handler() -> None:
+    """A Pool initializer standing for a program that handles SIGTERM itself."""
+    signal.signal(signal.SIGTERM, _own_sigterm_handler)
+
+
+def sigterm_handler_after_session(session_id: str) -> str:
+    """Make a session, then say who handles SIGTERM in this worker now."""
+    make_session(session_id)
+    handler = signal.getsignal(signal.SIGTERM)
+    return f"{getattr(handler, '__module__', '')}.{getattr(handler, '__qualname__', handler)}"

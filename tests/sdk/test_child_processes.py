@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 import uuid
 
 import pytest
@@ -36,6 +37,7 @@ from tests.sdk.helpers import (  # noqa: F401  (isolated_perfmon is an autouse f
 API_KEY = "pm_child_key"
 METHODS = [m for m in ("fork", "forkserver", "spawn")
            if m in multiprocessing.get_all_start_methods()]
+SLOW_ANSWER_S = 0.15
 JOIN_S = 60.0  # per child; a spawn child imports pytest's entry script again
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 monitor = perfmon.get_performance_monitor()
@@ -106,8 +108,14 @@ def test_pool_workers_deliver_their_sessions_when_the_pool_terminates(server, pa
         parent()  # the same environment for the forkserver (see the module's docstring)
         options = {"initializer": child_workload.configure_worker,
                    "initargs": (server.url, API_KEY, str(spool))}
-    with context.Pool(2, **options) as pool:  # __exit__ terminates the workers (SIGTERM)
-        done = pool.map_async(make_session, ids, chunksize=1).get(JOIN_S)
+    # Each answer takes a while, so a worker's later sessions are still queued in it when
+    # the pool's __exit__ terminates it: they arrive only if the worker flushes then.
+    server.rule = lambda payload: time.sleep(SLOW_ANSWER_S)
+    try:
+        with context.Pool(2, **options) as pool:  # __exit__ terminates the workers (SIGTERM)
+            done = pool.map_async(make_session, ids, chunksize=1).get(JOIN_S)
+    finally:
+        server.rule = None
     assert done == ids
     assert received(server, ids) == dict.fromkeys(ids, 1)
 
@@ -177,3 +185,16 @@ def test_the_exporter_in_a_forked_child_keeps_the_configuration(server, spool):
     assert exporter.endpoint == endpoint and exporter._headers == headers
     assert exporter._timeout == 7.0 and exporter._spool is not None
     assert exporter.stats()["sent"] == 0 and exporter._queue.empty()
+
+
+@needs_fork
+def test_a_pool_worker_keeps_a_sigterm_handler_of_its_own(server, parent, prefix):
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        perfmon_handled = pool.apply_async(child_workload.sigterm_handler_after_session,
+                                           (f"{prefix}-default",)).get(JOIN_S)
+    with context.Pool(1, initializer=child_workload.install_own_sigterm_handler) as pool:
+        own = pool.apply_async(child_workload.sigterm_handler_after_session,
+                               (f"{prefix}-own",)).get(JOIN_S)
+    assert perfmon_handled == "perfmon._lifecycle._on_sigterm"
+    assert own == "tests.sdk.child_workload._own_sigterm_handler"
