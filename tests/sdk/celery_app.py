@@ -16,9 +16,7 @@ from perfmon import _lifecycle
 
 BROKER = os.environ.get("PERFMON_TEST_BROKER", "redis://127.0.0.1:6379/13")
 QUEUE = os.environ.get("PERFMON_TEST_QUEUE", "perfmon-sdk-prefork")
-SESSIONS_PER_TASK = 4
-
-app = Celery("perfmon_sdk_prefork", broker=BROKER)
+app = Celery("perfmon_sdk_prefork", broker=BROKER, set_as_current=False)
 app.conf.update(
     task_default_queue=QUEUE,
     worker_prefetch_multiplier=1,
@@ -33,9 +31,9 @@ monitor = perfmon.get_performance_monitor()
 
 
 @app.task(name="perfmon_sdk_prefork.make_sessions")
-def make_sessions(prefix: str) -> None:
-    """``SESSIONS_PER_TASK`` sessions, ended one after the other; never flushes."""
-    for number in range(SESSIONS_PER_TASK):
+def make_sessions(prefix: str, count: int) -> None:
+    """``count`` sessions, ended one after the other; never flushes."""
+    for number in range(count):
         with monitor.session(f"{prefix}-{number}", workflow="celery_prefork") as session:
             with monitor.operation("scene", index=number):
                 monitor.increment("scenes_generated")

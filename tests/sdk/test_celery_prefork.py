@@ -22,11 +22,11 @@ import uuid
 import pytest
 
 import perfmon
-from tests.sdk.celery_app import SESSIONS_PER_TASK
 from tests.sdk.helpers import ROOT, IngestStub, isolated_perfmon  # noqa: F401
 
 BROKER = "redis://127.0.0.1:6379/13"
 TASKS = 4
+SESSIONS_PER_TASK = 4
 SLOW_ANSWER_S = 0.4  # the 4th session of a task is sent after billiard's 1 s exit pause
 DEADLINE_S = 90.0
 
@@ -70,12 +70,14 @@ def test_a_recycled_prefork_child_delivers_every_session(server, tmp_path):
          "--without-heartbeat", "--loglevel=INFO"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    sender = Celery("perfmon_sdk_sender", broker=BROKER)
+    # Not the current app: the project's own Celery app stays the one tests use.
+    sender = Celery("perfmon_sdk_sender", broker=BROKER, set_as_current=False)
     prefixes = [f"celery-{run}-task{n}" for n in range(TASKS)]
     ids = [f"{p}-{n}" for p in prefixes for n in range(SESSIONS_PER_TASK)]
     try:
         for prefix in prefixes:
-            sender.send_task("perfmon_sdk_prefork.make_sessions", args=[prefix], queue=queue)
+            sender.send_task("perfmon_sdk_prefork.make_sessions", args=[prefix, SESSIONS_PER_TASK],
+                             queue=queue)
         server.wait_for(lambda s: all(s.accepted[i] for i in ids) or worker.poll() is not None,
                         DEADLINE_S)
     finally:
