@@ -16,8 +16,8 @@ The exporter's ``atexit`` hook covers a process that exits normally. Children of
   ``worker_max_tasks_per_child`` recycles them; they send ``worker_process_shutdown`` first,
   and perfmon connects to it when celery is already imported.
 
-Nothing here imports ``multiprocessing`` or ``celery``: each is looked at only if the
-program has imported it already (``sys.modules``). Arming is done once per process (keyed by
+Nothing here imports ``multiprocessing`` or ``celery``: each is used only if the program
+has imported it already (``sys.modules``). Arming is done once per process (keyed by
 pid) and costs a pid comparison afterwards.
 """
 
@@ -82,10 +82,9 @@ def _after_multiprocessing_fork(exporter: Any) -> None:
 
 def _arm_multiprocessing() -> None:
     mp = sys.modules.get("multiprocessing")
-    if mp is None or mp.parent_process() is None:  # not a multiprocessing child
+    util = sys.modules.get("multiprocessing.util")  # a child's bootstrap has loaded it
+    if mp is None or util is None or mp.parent_process() is None:  # not a child
         return
-    from multiprocessing import util  # already imported by the child's bootstrap
-
     util.Finalize(None, _exit_flush, exitpriority=EXIT_PRIORITY)
     if _is_pool_worker(mp):
         _install_sigterm_handler()
@@ -125,10 +124,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _arm_celery() -> None:
     global _celery_connected
-    if _celery_connected or "celery" not in sys.modules:
+    signals = sys.modules.get("celery.signals")  # loaded with the Celery app class
+    if _celery_connected or signals is None:
         return
-    from celery import signals  # celery itself is already imported
-
     signals.worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False,
                                             dispatch_uid="perfmon.flush")
     _celery_connected = True
