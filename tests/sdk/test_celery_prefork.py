@@ -110,7 +110,7 @@ def clean_up(queue: str) -> None:
         return
     client = redis.Redis.from_url(BROKER, socket_timeout=2)
     try:
-        client.delete(queue, f"_kombu.binding.{queue}")
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     except redis.RedisError:
         pass
     finally:
