@@ -28,7 +28,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from perfmon import _health
+from perfmon import _health, _lifecycle
 from perfmon._http import NoRedirect, dumps, parse_retry_after
 from perfmon._resend import FAILED, REFUSED, REJECTED, SENT, SpoolResender
 from perfmon._spool import Spool
@@ -108,8 +108,22 @@ class Exporter(SpoolResender):
         self._init_runtime()
         atexit.register(self._atexit)
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e._init_runtime())
+        os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e._after_fork())
+        _lifecycle.watch(self)  # flush at a child process's end too (see _lifecycle)
         self._ensure_thread()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the same configuration (and spool), but nothing of the parent's
+        sessions or counts. What the parent had queued, in flight or tracked is the parent's
+        to send; the child's reports count only the child's payloads."""
+        self._stats = dict.fromkeys(STAT_KEYS, 0)
+        self._logged = set()
+        self._tracked = weakref.WeakSet()
+        self._suspects = {}
+        self._accepted = 0
+        self._last_answer = (None, "")
+        self._spool_due = False
+        self._init_runtime()
 
     def _init_runtime(self) -> None:
         """Fresh queue, locks and thread; also run in a forked child, which has no worker
@@ -132,7 +146,12 @@ class Exporter(SpoolResender):
                 self._count("dropped")
                 return False
             if self._pid != os.getpid():
-                self._init_runtime()
+                self._after_fork()  # forked without the at-fork hook running
+            _lifecycle.arm()
+            if getattr(session, "_pid", None) not in (None, self._pid):
+                log.debug("perfmon: session %s was started in the parent process; the child "
+                          "does not send it", getattr(session, "session_id", "?"))
+                return False
             self._ensure_thread()
             self._queue.put_nowait((session, kind))
             return True
@@ -148,6 +167,9 @@ class Exporter(SpoolResender):
 
     def track(self, session: Any) -> None:
         """Send running snapshots of ``session`` every ``snapshot_interval`` seconds."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        _lifecycle.arm()
         if self._snapshot_interval:
             with self._tracked_lock:
                 self._tracked.add(session)

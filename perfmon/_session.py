@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import datetime
@@ -75,6 +76,7 @@ class PerformanceMetrics:
 
         self._owner = self  # see perfmon._core.current: a session is its own owner
         self._previous_context: Any = None  # what start_session() replaced in its context
+        self._pid = os.getpid()  # a forked child never sends its parent's sessions
         self._lock = threading.Lock()  # guards the counters and the cache and call records
         self._ops: list[OperationMetrics] = []
         # The decorators append without the lock: list.append is atomic (under the GIL, and
