@@ -94,6 +94,7 @@ class Exporter(SpoolResender):
         self._spool = (Spool(spool_dir, max_spool_bytes, on_error=self._spool_error)
                        if spool_dir is not None else None)
         self._last_answer: tuple[int | None, str] = (None, "")
+        self._last_timed_out = False  # the last request got no answer within the timeout
         self._accepted = 0  # payloads the server took, for telling poison from an outage
         self._suspects: dict[str, tuple[int, int]] = {}  # spool file -> (5xx answers, mark)
         self._opener = urllib.request.build_opener(NoRedirect())
@@ -383,6 +384,11 @@ class Exporter(SpoolResender):
             log.debug("perfmon: send failed (%s %s)", status, detail)
             if not retry or attempt >= self._max_retries or self._closing.is_set():
                 return FAILED
+            if self._last_timed_out and self._spool is not None:
+                # The server took the request and never answered: more tries would keep the
+                # session in memory only, for a minute or more. Spool it now; the spool is
+                # resent as soon as the server answers again.
+                return FAILED
             if status == 429 and retry_after is not None:
                 delay = retry_after
             else:
@@ -414,6 +420,7 @@ class Exporter(SpoolResender):
         return step / 2 + self._random.uniform(0.0, step / 2)
 
     def _post(self, body: bytes) -> tuple[int | None, float | None, str]:
+        self._last_timed_out = False
         request = urllib.request.Request(
             self.endpoint, data=body, headers=self._headers, method="POST"
         )
@@ -431,6 +438,7 @@ class Exporter(SpoolResender):
             exc.close()
             return exc.code, retry_after, detail
         except (OSError, http.client.HTTPException, ValueError) as exc:
+            self._last_timed_out = _timed_out(exc)
             return None, None, f"{type(exc).__name__}: {exc}"  # refused, reset, timeout, DNS
 
     # -- spool -------------------------------------------------------------------------------
@@ -485,3 +493,10 @@ class Exporter(SpoolResender):
             first = key not in self._logged
             self._logged.add(key)
         log.log(logging.WARNING if first else logging.DEBUG, message, *args, exc_info=exc_info)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A request sent that got no answer in time (not one refused or reset)."""
+    reason = getattr(exc, "reason", None)  # urllib wraps connect errors in URLError
+    return isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError)
+

@@ -133,6 +133,34 @@ def test_unreachable_server_spools_and_the_spool_is_resent_when_it_is_back(tmp_p
     assert (stats["sent"], stats["resent"], stats["spool_files"]) == (1, 1, 0)
 
 
+def wait_until(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_hung_server_gets_the_session_spooled_after_one_timeout(stub, tmp_path):
+    # The server accepts the connection and never answers. Retrying would keep the session
+    # in memory only (4 retries x 1 s here, x 10 s by default): a kill -9 would lose it.
+    configure(stub.url, tmp_path, timeout=1.0, max_retries=4)
+    stub.answer(Answer(hang=True))  # then 201s, once released
+    started = time.monotonic()
+    session = record_session("ep-hung")
+
+    assert wait_until(lambda: perfmon.stats()["spool_files"] == 1, timeout_s=10)
+    assert time.monotonic() - started < 3  # one timeout, not five
+    assert perfmon.stats()["retried"] == 0
+    assert len(list(tmp_path.rglob("*.fin.*"))) == 1  # on disk: survives the process
+
+    stub.release()
+    assert perfmon.flush(5)
+    assert stub.operation_ids("ep-hung") == wire_ids(session)
+    assert perfmon.stats()["spool_files"] == 0
+
+
 def test_an_outage_loses_nothing_and_stores_nothing_twice(stub, tmp_path):
     configure(stub.url, tmp_path)
     sessions = {}
