@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Count
 from django.utils.html import format_html
 
+from metrics.admin.read_only import ReadOnly
 from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.alerts.models import AlertChannel, AlertDelivery, AlertEvent, AlertRule, EventKind
 from metrics.alerts.tasks import send_test_message
@@ -108,16 +109,8 @@ def _result(delivery: AlertDelivery) -> str:
     return "queued (see the delivery log)"
 
 
-class ReadOnlyAdmin(ProjectScopedAdmin):
+class ReadOnlyAdmin(ReadOnly, ProjectScopedAdmin):
     project_path = "rule__project"
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AlertDelivery)

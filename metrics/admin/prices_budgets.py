@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 
 from metrics import permissions
 from metrics.admin.forms import BudgetForm, ModelPriceForm
+from metrics.admin.read_only import ReadOnly
 from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.models import Budget, BudgetCheck, ModelPrice, PriceChange, SessionRepricing
 
@@ -30,7 +31,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         return ["provider", "model"] if obj else []
 
 
-class SessionRepricingInline(admin.TabularInline):
+class SessionRepricingInline(ReadOnly, admin.TabularInline):
     model = SessionRepricing
     fields = ["session", "cost_before_usd", "cost_after_usd", "unpriced_before",
               "unpriced_after", "repriced_at"]
@@ -38,9 +39,6 @@ class SessionRepricingInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         # Prices are shared; the sessions they repriced belong to projects.
@@ -51,7 +49,7 @@ class SessionRepricingInline(admin.TabularInline):
 
 
 @admin.register(PriceChange)
-class PriceChangeAdmin(admin.ModelAdmin):
+class PriceChangeAdmin(ReadOnly, admin.ModelAdmin):
     """The record of price changes and the sessions each repriced: read-only history."""
 
     list_display = ["changed_at", "provider", "model", "kind", "affects_from",
@@ -60,15 +58,6 @@ class PriceChangeAdmin(admin.ModelAdmin):
     search_fields = ["provider", "model"]
     date_hierarchy = "changed_at"
     inlines = [SessionRepricingInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Budget)

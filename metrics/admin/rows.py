@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 
 from metrics import permissions
+from metrics.admin.read_only import ReadOnly
 from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.models import ApiCall, Operation, Session
 
@@ -36,20 +37,11 @@ class SessionFilter(admin.SimpleListFilter):
         return queryset.filter(session_id=value)
 
 
-class ReadOnlyAdmin(ProjectScopedAdmin):
+class ReadOnlyAdmin(ReadOnly, ProjectScopedAdmin):
     project_path = "session__project"
     # Counting a whole table of measurements is slow and says little; pages still work.
     show_full_result_count = False
     list_select_related = ["session"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # rows go with their session
 
 
 @admin.register(Operation)
