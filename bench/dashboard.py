@@ -229,9 +229,12 @@ def logged_in_client():
     from django.contrib.auth.models import Permission, User
     from django.test import Client
 
+    from metrics.models import Project
+
     user, _ = User.objects.get_or_create(username="bench-producer")
     user.user_permissions.add(*Permission.objects.filter(
         content_type__app_label="metrics", codename__in=["view_session", "add_annotation"]))
+    user.projects.add(*Project.objects.all())  # a producer sees the projects they belong to
     client = Client()
     client.force_login(user)
     return client
