@@ -86,7 +86,10 @@ def test_every_demo_session_arrived_over_http_with_the_simulators_totals(first_r
     report = simulator_report(db_path)
 
     assert report["delivered"] is True
-    assert report["exporter"]["sent"] == len(report["sessions"]) == 16
+    assert len(report["sessions"]) == 16
+    # Every session's final payload, and the running snapshots sent meanwhile (every 10 s).
+    assert report["exporter"]["sent"] >= 16
+    assert (report["exporter"]["dropped"], report["exporter"]["rejected"]) == (0, 0)
     stored = {
         row[0]: row[1:]
         for row in query(db_path, "SELECT external_id, status, operations_count, "
