@@ -1,14 +1,24 @@
 """The hot path: operations, the context variable that nests them, and the decorators.
 
 Everything a decorated call touches lives in this module so that the wrappers read plain
-module globals (``_enabled``, ``_default``) and pre-bound functions, and allocate exactly one
-small object per call. ``_monitor`` flips the globals; ``_session`` owns the recorded lists.
+module globals (``_enabled``, ``_default``) and pre-bound functions. ``_monitor`` flips the
+globals; ``_session`` owns the recorded lists.
+
+A decorated call runs as an ``OperationMetrics`` (it is the current operation for anything
+recorded inside it), but once it has finished and nothing else refers to that object, its
+slot in the session's list is replaced by a *record*: the tuple ``(name, start_ns, end_ns,
+parent)`` of plain atoms, where ``parent`` is None (top level), the list index of the parent,
+or, rarely, the parent object itself. CPython stops tracking such a tuple at its first
+collection, so a long session of 100,000 operations no longer gives the cyclic garbage
+collector 100,000 objects to walk on every full pass. The session turns records back into
+``OperationMetrics`` (once, keeping them) when the caller reads ``operations``.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -98,6 +108,7 @@ class OperationMetrics:
         "_parent",  # enclosing operation, or the session for a top-level operation
         "_owner",  # the session this operation is recorded in, or None
         "_extra",  # None, or an _Extra
+        "_index",  # position in its session's list, or None (see _core's docstring)
     )
 
     def __init__(
@@ -111,7 +122,7 @@ class OperationMetrics:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self.operation_name = operation_name
-        self._parent = self._owner = self._extra = None
+        self._parent = self._owner = self._extra = self._index = None
         if metadata:
             self._extra = _Extra(dict(metadata))
         if error is not None or not success:
@@ -261,6 +272,51 @@ class OperationMetrics:
         return f"<OperationMetrics {self.operation_name!r} {shown} success={self.success}>"
 
 
+def from_record(record: tuple[Any, ...], session: Any, built: list[Any], index: int
+                ) -> OperationMetrics:
+    """The ``OperationMetrics`` a finished decorated call left as a record (see the module
+    docstring). ``built``: the session's operations up to ``index``, already objects."""
+    name, start_ns, end_ns, parent = record
+    op = _new(OperationMetrics)
+    op.operation_name = name
+    op.start_ns = start_ns
+    op.end_ns = end_ns
+    op._owner = session
+    op._extra = None
+    op._index = index
+    if parent is None:
+        op._parent = session
+    elif type(parent) is int:
+        op._parent = built[parent]
+    else:
+        op._parent = parent
+    return op
+
+
+def record_wire(record: tuple[Any, ...], ids: dict[int, str], anchor: Anchor) -> dict[str, Any]:
+    """``OperationMetrics._wire`` of the operation a record stands for."""
+    name, start_ns, end_ns, parent = record
+    if parent is None:
+        parent_id = None
+    elif type(parent) is int:
+        parent_id = f"o{parent + 1}"
+    else:
+        parent_id = ids.get(id(parent))
+    return {
+        "id": ids.get(id(record)),
+        "parent_id": parent_id,
+        "name": _wire.name(name),
+        "started_at": anchor.to_datetime(start_ns).isoformat(),
+        "ended_at": anchor.to_datetime(end_ns).isoformat(),
+        "duration_s": (end_ns - start_ns) / 1e9,
+        "success": True,
+        "error": None,
+        "metadata": {},
+        "cache_hits": 0,
+        "cache_misses": 0,
+    }
+
+
 def _bounded(meta: dict[Any, Any]) -> dict[str, Any]:
     return fit_metadata(meta, OPERATION_METADATA_BYTES)
 
@@ -298,8 +354,20 @@ def register(op: OperationMetrics) -> Any:
     session = cur._owner
     op._parent = cur
     op._owner = session
-    session._append(op)
+    ops = session._ops
+    ops.append(op)
+    index = len(ops) - 1
+    op._index = index if ops[index] is op else _find(ops, op)
     return _set(op)
+
+
+def _find(ops: list[Any], op: OperationMetrics) -> int:
+    """Where ``op`` sits in ``ops``, looking from the end: another thread appended between
+    our append and our ``len()``, so it is near the end."""
+    index = len(ops) - 1
+    while ops[index] is not op:
+        index -= 1
+    return index
 
 
 def unregister(token: Any) -> None:
@@ -374,7 +442,7 @@ def new_operation(name: str, metadata: dict[str, Any] | None) -> OperationMetric
     """A fresh operation that has not started yet."""
     op = _new(OperationMetrics)
     op.operation_name = name
-    op._parent = op._owner = op.end_ns = None
+    op._parent = op._owner = op.end_ns = op._index = None
     op._extra = _Extra(metadata) if metadata else None
     op.start_ns = _now()  # until it is entered
     return op
@@ -390,10 +458,32 @@ def operation_scope(name: str, metadata: dict[str, Any] | None) -> OperationScop
     return scope
 
 
+def _no_refcount(obj: object) -> int:
+    return -1
+
+
+_refcount = getattr(sys, "getrefcount", _no_refcount)
+
+
+def _sole_refcount() -> int | None:
+    """What ``sys.getrefcount`` says for an operation that only a local variable holds, read
+    the way the wrappers read it. None (never swap an operation for a record) where the
+    interpreter has no reference counts."""
+    if _refcount is _no_refcount:
+        return None
+    op = _new(OperationMetrics)
+    ops = [op]
+    ops[0] = None
+    return _refcount(op)
+
+
+_SOLE = _sole_refcount()
+
+
 # -- decorators ----------------------------------------------------------------------------
 #
-# The two wrappers below are the code the benchmark measures. They repeat the same twelve
-# lines instead of sharing a helper because a Python call costs as much as the rest of the
+# The two wrappers below are the code the benchmark measures. They repeat the same lines
+# instead of sharing a helper because a Python call costs as much as the rest of the
 # bookkeeping put together.
 
 
@@ -408,22 +498,42 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             if cur is None:  # no session anywhere: nothing to record into
                 return func(*args, **kwargs)
         session = cur._owner
+        ops = session._ops
         op = _new(OperationMetrics)
         op.operation_name = name
         op._parent = cur
         op._owner = session
         op._extra = op.end_ns = None
-        session._append(op)  # list.append is atomic: no lock (see PerformanceMetrics)
+        ops.append(op)  # list.append is atomic: no lock (see PerformanceMetrics)
+        index = len(ops) - 1
+        if ops[index] is not op:  # another thread appended in between
+            index = _find(ops, op)
+        op._index = index
         token = _set(op)
-        op.start_ns = _now()
+        op.start_ns = start = _now()
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
             _extra_of(op).err = describe_error(exc)
             raise
         finally:
-            op.end_ns = _now()
+            op.end_ns = end = _now()
             _reset(token)
+            # Keep a plain record instead of the object (see the module docstring) when
+            # nothing was recorded on it and nothing else holds it.
+            if op._extra is None and ops[index] is op:
+                if cur is session:
+                    parent = None
+                else:
+                    parent = cur._index
+                    if parent is None:
+                        parent = cur
+                record = (name, start, end, parent)
+                ops[index] = record
+                # Counted after the swap, so a reader that took the object just before the
+                # swap is seen here and the object goes back.
+                if _refcount(op) != _SOLE and ops[index] is record:
+                    ops[index] = op
 
     return wrapper
 
@@ -439,23 +549,41 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             if cur is None:
                 return await func(*args, **kwargs)
         session = cur._owner
+        ops = session._ops
         op = _new(OperationMetrics)
         op.operation_name = name
         op._parent = cur
         op._owner = session
         op._extra = op.end_ns = None
-        session._append(op)
+        ops.append(op)
+        index = len(ops) - 1
+        if ops[index] is not op:
+            index = _find(ops, op)
+        op._index = index
         # A coroutine always resumes in the task that started it, so the token stays valid.
         token = _set(op)
-        op.start_ns = _now()
+        op.start_ns = start = _now()
         try:
             return await func(*args, **kwargs)
         except BaseException as exc:
             _extra_of(op).err = describe_error(exc)
             raise
         finally:
-            op.end_ns = _now()
+            op.end_ns = end = _now()
             _reset(token)
+            # As in _sync_wrapper. Tasks started inside hold the operation in their context,
+            # so while any of them lives the object stays.
+            if op._extra is None and ops[index] is op:
+                if cur is session:
+                    parent = None
+                else:
+                    parent = cur._index
+                    if parent is None:
+                        parent = cur
+                record = (name, start, end, parent)
+                ops[index] = record
+                if _refcount(op) != _SOLE and ops[index] is record:
+                    ops[index] = op
 
     return wrapper
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from perfmon import _analysis, _summary, _wire
 from perfmon._calls import ApiCall, new_call
-from perfmon._core import Anchor, OperationMetrics, _Extra, current
+from perfmon._core import Anchor, OperationMetrics, _Extra, current, from_record, record_wire
 from perfmon._wire import SCHEMA_VERSION, SESSION_METADATA_BYTES, fit_metadata
 
 log = logging.getLogger("perfmon")
@@ -75,7 +75,9 @@ class PerformanceMetrics:
         self._owner = self  # see perfmon._core.current: a session is its own owner
         self._previous_context: Any = None  # what start_session() replaced in its context
         self._lock = threading.Lock()  # guards the counters and the cache and call records
-        self._ops: list[OperationMetrics] = []
+        # Operations in start order: OperationMetrics, or the records finished decorated calls
+        # leave in their place (see perfmon._core), turned back into objects when read.
+        self._ops: list[OperationMetrics | tuple[Any, ...]] = []
         # The decorators append without the lock: list.append is atomic (under the GIL, and
         # per list in free-threaded builds), and readers copy the list in one call. Taking the
         # lock there cost about a fifth of a decorated call.
@@ -151,7 +153,19 @@ class PerformanceMetrics:
     def operations(self) -> list[OperationMetrics]:
         """A copy of the recorded operations, in start order (running ones included)."""
         with self._lock:
-            return list(self._ops)
+            return self._objects()
+
+    def _objects(self) -> list[OperationMetrics]:
+        """The operations as objects; each record becomes its OperationMetrics once, kept in
+        its place so that every read sees the same objects (the caller holds the lock)."""
+        ops = self._ops
+        built = list(ops)
+        for index, entry in enumerate(built):
+            if type(entry) is tuple:
+                op = built[index] = from_record(entry, self, built, index)
+                if ops[index] is entry:
+                    ops[index] = op
+        return built  # type: ignore[return-value]
 
     @property
     def api_call_records(self) -> list[ApiCall]:
@@ -348,7 +362,10 @@ class PerformanceMetrics:
         return {
             "schema_version": SCHEMA_VERSION,
             "session": session,
-            "operations": [op._wire(ids, anchor) for op in ops],
+            "operations": [
+                record_wire(op, ids, anchor) if type(op) is tuple else op._wire(ids, anchor)
+                for op in ops
+            ],
             "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
         }
 
@@ -401,6 +418,8 @@ class PerformanceMetrics:
             parent = by_id.get(wire.get("parent_id") or "")
             by_id[wire["id"]]._attach(self, parent)
         self._ops[:] = by_id.values()
+        for index, op in enumerate(self._ops):
+            op._index = index  # type: ignore[union-attr]
         return by_id
 
     def get_summary(self) -> str:
