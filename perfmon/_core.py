@@ -517,11 +517,12 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             _extra_of(op).err = describe_error(exc)
             raise
         finally:
-            op.end_ns = end = _now()
+            end = _now()
             _reset(token)
-            # Keep a plain record instead of the object (see the module docstring) when
-            # nothing was recorded on it and nothing else holds it.
-            if op._extra is None and ops[index] is op:
+            # Leave a plain record in the object's place (see the module docstring) when
+            # nothing was recorded on it and nothing else holds it. Only this wrapper ever
+            # replaces ops[index] while it holds an object.
+            if op._extra is None:
                 if cur is session:
                     parent = None
                 else:
@@ -531,9 +532,13 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
                 record = (name, start, end, parent)
                 ops[index] = record
                 # Counted after the swap, so a reader that took the object just before the
-                # swap is seen here and the object goes back.
-                if _refcount(op) != _SOLE and ops[index] is record:
-                    ops[index] = op
+                # swap is seen here, and the object goes back.
+                if _refcount(op) != _SOLE:
+                    op.end_ns = end
+                    if ops[index] is record:
+                        ops[index] = op
+            else:
+                op.end_ns = end
 
     return wrapper
 
@@ -569,11 +574,11 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             _extra_of(op).err = describe_error(exc)
             raise
         finally:
-            op.end_ns = end = _now()
+            end = _now()
             _reset(token)
             # As in _sync_wrapper. Tasks started inside hold the operation in their context,
             # so while any of them lives the object stays.
-            if op._extra is None and ops[index] is op:
+            if op._extra is None:
                 if cur is session:
                     parent = None
                 else:
@@ -582,8 +587,12 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
                         parent = cur
                 record = (name, start, end, parent)
                 ops[index] = record
-                if _refcount(op) != _SOLE and ops[index] is record:
-                    ops[index] = op
+                if _refcount(op) != _SOLE:
+                    op.end_ns = end
+                    if ops[index] is record:
+                        ops[index] = op
+            else:
+                op.end_ns = end
 
     return wrapper
 
