@@ -5,13 +5,14 @@ module globals (``_enabled``, ``_default``) and pre-bound functions. ``_monitor`
 globals; ``_session`` owns the recorded lists.
 
 A decorated call runs as an ``OperationMetrics`` (it is the current operation for anything
-recorded inside it), but once it has finished and nothing else refers to that object, its
-slot in the session's list is replaced by a *record*: the tuple ``(name, start_ns, end_ns,
-parent)`` of plain atoms, where ``parent`` is None (top level), the list index of the parent,
-or, rarely, the parent object itself. CPython stops tracking such a tuple at its first
-collection, so a long session of 100,000 operations no longer gives the cyclic garbage
-collector 100,000 objects to walk on every full pass. The session turns records back into
-``OperationMetrics`` (once, keeping them) when the caller reads ``operations``.
+recorded inside it), but once it has finished and nothing else refers to that object, the
+wrapper appends ``index, start_ns, end_ns, parent`` to the session's flat ``_records`` list
+(``parent``: None at the top level, the list index of the parent, or, rarely, the parent
+object itself) and puts the operation's name in its slot of the session's ``_ops`` list. So
+a long session of 100,000 operations holds 100,000 names and ints, none of which the cyclic
+garbage collector tracks, instead of 100,000 objects it walks on every full pass. The session
+turns records back into ``OperationMetrics`` (once, keeping them) when the caller reads
+``operations``; any entry of ``_ops`` that is not an ``OperationMetrics`` is a record.
 """
 
 from __future__ import annotations
@@ -272,11 +273,19 @@ class OperationMetrics:
         return f"<OperationMetrics {self.operation_name!r} {shown} success={self.success}>"
 
 
-def from_record(record: tuple[Any, ...], session: Any, built: list[Any], index: int
-                ) -> OperationMetrics:
-    """The ``OperationMetrics`` a finished decorated call left as a record (see the module
-    docstring). ``built``: the session's operations up to ``index``, already objects."""
-    name, start_ns, end_ns, parent = record
+def record_map(records: list[Any]) -> dict[int, tuple[int, int, Any]]:
+    """``index -> (start_ns, end_ns, parent)`` from a session's ``_records`` (see the module
+    docstring); pass a copy, taken in one call."""
+    it = iter(records)
+    return {index: (start_ns, end_ns, parent)
+            for index, start_ns, end_ns, parent in zip(it, it, it, it, strict=True)}
+
+
+def from_record(name: str, record: tuple[int, int, Any], session: Any, built: list[Any],
+                index: int) -> OperationMetrics:
+    """The ``OperationMetrics`` a finished decorated call left as a record. ``built``: the
+    session's operations up to ``index``, already objects."""
+    start_ns, end_ns, parent = record
     op = _new(OperationMetrics)
     op.operation_name = name
     op.start_ns = start_ns
@@ -293,9 +302,10 @@ def from_record(record: tuple[Any, ...], session: Any, built: list[Any], index: 
     return op
 
 
-def record_wire(record: tuple[Any, ...], ids: dict[int, str], anchor: Anchor) -> dict[str, Any]:
+def record_wire(name: str, record: tuple[int, int, Any], index: int, ids: dict[int, str],
+                anchor: Anchor) -> dict[str, Any]:
     """``OperationMetrics._wire`` of the operation a record stands for."""
-    name, start_ns, end_ns, parent = record
+    start_ns, end_ns, parent = record
     if parent is None:
         parent_id = None
     elif type(parent) is int:
@@ -303,7 +313,7 @@ def record_wire(record: tuple[Any, ...], ids: dict[int, str], anchor: Anchor) ->
     else:
         parent_id = ids.get(id(parent))
     return {
-        "id": ids.get(id(record)),
+        "id": f"o{index + 1}",
         "parent_id": parent_id,
         "name": _wire.name(name),
         "started_at": anchor.to_datetime(start_ns).isoformat(),
@@ -467,7 +477,7 @@ _refcount = getattr(sys, "getrefcount", _no_refcount)
 
 def _sole_refcount() -> int | None:
     """What ``sys.getrefcount`` says for an operation that only a local variable holds, read
-    the way the wrappers read it. None (never swap an operation for a record) where the
+    the way the wrappers read it. None (never replace an operation by a record) where the
     interpreter has no reference counts."""
     if _refcount is _no_refcount:
         return None
@@ -488,7 +498,7 @@ _SOLE = _sole_refcount()
 
 
 def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
-    # One spare operation object per decorated function: one that was swapped for a record
+    # One spare operation object per decorated function: one that was replaced by a record
     # and that nothing else can reach (its end_ns and _extra are None). Reusing it saves an
     # allocation and a deallocation per call.
     spare: dict[int, OperationMetrics] = {}
@@ -537,13 +547,13 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
                     parent = cur._index
                     if parent is None:
                         parent = cur
-                record = (name, start, end, parent)
-                ops[index] = record
+                session._records.extend((index, start, end, parent))  # atomic, as append
+                ops[index] = name
                 # Counted after the swap, so a reader that took the object just before the
                 # swap is seen here, and the object goes back.
                 if _refcount(op) != _SOLE:
                     op.end_ns = end
-                    if ops[index] is record:
+                    if ops[index] is name:
                         ops[index] = op
                 else:  # nobody can reach it: the next call may reuse it
                     op._parent = op._owner = None
@@ -601,11 +611,11 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
                     parent = cur._index
                     if parent is None:
                         parent = cur
-                record = (name, start, end, parent)
-                ops[index] = record
+                session._records.extend((index, start, end, parent))  # atomic, as append
+                ops[index] = name
                 if _refcount(op) != _SOLE:
                     op.end_ns = end
-                    if ops[index] is record:
+                    if ops[index] is name:
                         ops[index] = op
                 else:  # nobody can reach it: the next call may reuse it
                     op._parent = op._owner = None

@@ -10,7 +10,15 @@ from typing import Any
 
 from perfmon import _analysis, _summary, _wire
 from perfmon._calls import ApiCall, new_call
-from perfmon._core import Anchor, OperationMetrics, _Extra, current, from_record, record_wire
+from perfmon._core import (
+    Anchor,
+    OperationMetrics,
+    _Extra,
+    current,
+    from_record,
+    record_map,
+    record_wire,
+)
 from perfmon._wire import SCHEMA_VERSION, SESSION_METADATA_BYTES, fit_metadata
 
 log = logging.getLogger("perfmon")
@@ -75,9 +83,11 @@ class PerformanceMetrics:
         self._owner = self  # see perfmon._core.current: a session is its own owner
         self._previous_context: Any = None  # what start_session() replaced in its context
         self._lock = threading.Lock()  # guards the counters and the cache and call records
-        # Operations in start order: OperationMetrics, or the records finished decorated calls
-        # leave in their place (see perfmon._core), turned back into objects when read.
-        self._ops: list[OperationMetrics | tuple[Any, ...]] = []
+        # Operations in start order: OperationMetrics, or the name a finished decorated call
+        # leaves in its place, its times in _records (see perfmon._core); turned back into
+        # objects when read.
+        self._ops: list[OperationMetrics | str] = []
+        self._records: list[Any] = []
         # The decorators append without the lock: list.append is atomic (under the GIL, and
         # per list in free-threaded builds), and readers copy the list in one call. Taking the
         # lock there cost about a fifth of a decorated call.
@@ -160,9 +170,12 @@ class PerformanceMetrics:
         its place so that every read sees the same objects (the caller holds the lock)."""
         ops = self._ops
         built = list(ops)
+        if all(isinstance(entry, OperationMetrics) for entry in built):
+            return built  # type: ignore[return-value]
+        records = record_map(self._records[:])
         for index, entry in enumerate(built):
-            if type(entry) is tuple:
-                op = built[index] = from_record(entry, self, built, index)
+            if not isinstance(entry, OperationMetrics):
+                op = built[index] = from_record(entry, records[index], self, built, index)
                 if ops[index] is entry:
                     ops[index] = op
         return built  # type: ignore[return-value]
@@ -325,12 +338,14 @@ class PerformanceMetrics:
 
     def _operation_ids(self) -> dict[int, str]:
         with self._lock:
-            return {id(op): f"o{i}" for i, op in enumerate(self._ops, 1)}
+            return {id(op): f"o{i}" for i, op in enumerate(self._ops, 1)
+                    if isinstance(op, OperationMetrics)}
 
     def to_dict(self) -> dict[str, Any]:
         """The schema-v1 payload for this session (exactly the documented top-level keys)."""
         with self._lock:
             ops = list(self._ops)
+            records = record_map(self._records[:])  # after ops: it covers every record there
             calls = list(self._calls)
             counters = dict(self.counters)
             by_name = {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
@@ -358,13 +373,15 @@ class PerformanceMetrics:
             tags=[_wire.name(tag) for tag in self.tags if tag][:_wire.MAX_TAGS],
             metadata=fit_metadata(self.metadata, SESSION_METADATA_BYTES),
         )
-        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
+        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)
+               if isinstance(op, OperationMetrics)}
         return {
             "schema_version": SCHEMA_VERSION,
             "session": session,
             "operations": [
-                record_wire(op, ids, anchor) if type(op) is tuple else op._wire(ids, anchor)
-                for op in ops
+                op._wire(ids, anchor) if isinstance(op, OperationMetrics)
+                else record_wire(op, records[i], i, ids, anchor)
+                for i, op in enumerate(ops)
             ],
             "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
         }

@@ -1,8 +1,9 @@
-"""A finished decorated call that nothing else holds is kept as an untracked record and read
-back as the same OperationMetrics it would have been (see perfmon._core)."""
+"""A finished decorated call that nothing else holds is kept as a record of untracked atoms and
+read back as the same OperationMetrics it would have been (see perfmon._core)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import gc
 import threading
@@ -27,13 +28,16 @@ def scene(lines: int = 3) -> None:
         line()
 
 
-def test_plain_calls_leave_records_the_collector_stops_tracking():
+def is_record(entry: object) -> bool:
+    return not isinstance(entry, OperationMetrics)
+
+
+def test_plain_calls_leave_records_the_collector_does_not_track():
     with monitor.session("ep001") as session:
         for _ in range(1000):
             line()
-    gc.collect(0)
-    assert all(type(entry) is tuple for entry in session._ops)
-    assert not any(gc.is_tracked(entry) for entry in session._ops)
+    assert all(is_record(entry) for entry in session._ops)
+    assert not any(gc.is_tracked(item) for item in session._ops + session._records)
 
 
 def test_records_read_back_as_operation_objects_with_their_parents():
@@ -70,9 +74,9 @@ def test_the_payload_is_the_same_before_and_after_the_records_are_read():
             scene()
             line()
     before = session.to_dict()["operations"]
-    assert any(type(entry) is tuple for entry in session._ops)
+    assert any(is_record(entry) for entry in session._ops)
     session.operations  # noqa: B018  (turns the records into objects)
-    assert not any(type(entry) is tuple for entry in session._ops)
+    assert not any(is_record(entry) for entry in session._ops)
     assert session.to_dict()["operations"] == before
     assert [op["parent_id"] for op in before] == [None, "o1", "o2", "o2", "o2", "o1"]
 
@@ -104,7 +108,7 @@ def test_cache_counts_and_errors_keep_their_operation_object():
         cached()
         with pytest.raises(ValueError):
             failing()
-    assert not any(type(entry) is tuple for entry in session._ops)
+    assert not any(is_record(entry) for entry in session._ops)
     hit, failed = session.operations
     assert hit.cache_hits == 1
     assert not failed.success and failed.error == "ValueError: no scene"
@@ -154,3 +158,27 @@ def test_threads_recording_into_one_session_keep_every_call_and_parent():
     assert all(op.parent in by_name["scene"] for op in by_name["line"])
     assert all(op.parent.start_ns <= op.start_ns <= op.end_ns <= op.parent.end_ns
                for op in by_name["line"])
+
+
+def test_async_calls_leave_records_unless_a_task_started_inside_holds_them():
+    @monitor_performance("leaf_async")
+    async def leaf() -> int:
+        return 1
+
+    @monitor_performance("fan_out")
+    async def fan_out() -> None:
+        await asyncio.gather(leaf(), leaf())
+
+    async def episode() -> None:
+        async with monitor.session("ep001") as session:
+            await leaf()
+            await fan_out()
+        return session
+
+    session = asyncio.run(episode())
+    assert is_record(session._ops[0])
+    ops = session.operations
+    assert [op.operation_name for op in ops] == ["leaf_async", "fan_out", "leaf_async",
+                                                 "leaf_async"]
+    assert ops[0].parent is None and ops[2].parent is ops[1] and ops[3].parent is ops[1]
+    assert all(op.finished for op in ops)
