@@ -365,15 +365,15 @@ def register(op: OperationMetrics) -> Any:
     op._parent = cur
     op._owner = session
     ops = session._ops
+    index = len(ops)
     ops.append(op)
-    index = len(ops) - 1
     op._index = index if ops[index] is op else _find(ops, op)
     return _set(op)
 
 
 def _find(ops: list[Any], op: OperationMetrics) -> int:
     """Where ``op`` sits in ``ops``, looking from the end: another thread appended between
-    our append and our ``len()``, so it is near the end."""
+    our ``len()`` and our append, so it is near the end."""
     index = len(ops) - 1
     while ops[index] is not op:
         index -= 1
@@ -522,8 +522,8 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             op._extra = op.end_ns = None
         op._parent = cur
         op._owner = session
+        index = len(ops)
         ops.append(op)  # list.append is atomic: no lock (see PerformanceMetrics)
-        index = len(ops) - 1
         if ops[index] is not op:  # another thread appended in between
             index = _find(ops, op)
         op._index = index
@@ -586,8 +586,8 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             op._extra = op.end_ns = None
         op._parent = cur
         op._owner = session
+        index = len(ops)
         ops.append(op)
-        index = len(ops) - 1
         if ops[index] is not op:
             index = _find(ops, op)
         op._index = index

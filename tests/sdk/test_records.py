@@ -182,3 +182,11 @@ def test_async_calls_leave_records_unless_a_task_started_inside_holds_them():
                                                  "leaf_async"]
     assert ops[0].parent is None and ops[2].parent is ops[1] and ops[3].parent is ops[1]
     assert all(op.finished for op in ops)
+
+
+def test_an_operation_is_found_from_the_end_when_another_thread_appended_first():
+    from perfmon import _core
+
+    op = _core.new_operation("late", None)
+    ops = ["a", op, "b", "c"]  # appended after len() was read by the other thread
+    assert _core._find(ops, op) == 1
