@@ -626,6 +626,53 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
     return wrapper
 
 
+class _CheckSession:
+    """Just enough of a session for ``_check_records`` to record into."""
+
+    __slots__ = ("_owner", "_ops", "_records", "_lock")
+
+    def __init__(self) -> None:
+        self._owner = self
+        self._ops: list[Any] = []
+        self._records: list[Any] = []
+
+
+def _check_records() -> bool:
+    """Whether this interpreter's reference counts say what the wrappers expect: a plain call
+    leaves a record, a call whose operation something else holds leaves the object. Run once
+    at import; where it fails, operations always stay objects."""
+    held: list[Any] = []
+
+    def plain() -> None:
+        return None
+
+    def holding() -> None:
+        held.append(_get())
+
+    async def aplain() -> None:
+        return None
+
+    async def aholding() -> None:
+        held.append(_get())
+
+    session = _CheckSession()
+    token = _set(session)
+    try:
+        _sync_wrapper(plain, "check")()
+        _sync_wrapper(holding, "check")()
+        for func in (aplain, aholding):
+            coro = _async_wrapper(func, "check")()
+            try:
+                coro.send(None)
+            except StopIteration:
+                pass
+    finally:
+        _reset(token)
+    ops = session._ops
+    return (len(ops) == 4 and ops[0] == "check" and ops[1] is held[0]
+            and ops[2] == "check" and ops[3] is held[1])
+
+
 def _decorate(func: Callable[..., Any], name: str | None) -> Callable[..., Any]:
     op_name = name or getattr(func, "__name__", None) or repr(func)
     if inspect.iscoroutinefunction(func):
@@ -666,3 +713,7 @@ def monitor_async_performance(operation_name: Any = None, /) -> Any:
     """The original async decorator; the same as :func:`monitor_performance`, which already
     picks the async wrapper for coroutine functions."""
     return monitor_performance(operation_name)
+
+
+if not _check_records():
+    _SOLE = None

@@ -32,6 +32,13 @@ def is_record(entry: object) -> bool:
     return not isinstance(entry, OperationMetrics)
 
 
+def test_the_import_time_check_finds_reference_counts_the_wrappers_can_trust():
+    from perfmon import _core
+
+    assert _core._check_records()
+    assert _core._SOLE is not None
+
+
 def test_plain_calls_leave_records_the_collector_does_not_track():
     with monitor.session("ep001") as session:
         for _ in range(1000):
