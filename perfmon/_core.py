@@ -1,14 +1,25 @@
 """The hot path: operations, the context variable that nests them, and the decorators.
 
 Everything a decorated call touches lives in this module so that the wrappers read plain
-module globals (``_enabled``, ``_default``) and pre-bound functions, and allocate exactly one
-small object per call. ``_monitor`` flips the globals; ``_session`` owns the recorded lists.
+module globals (``_enabled``, ``_default``) and pre-bound functions. ``_monitor`` flips the
+globals; ``_session`` owns the recorded lists.
+
+A decorated call runs as an ``OperationMetrics`` (it is the current operation for anything
+recorded inside it), but once it has finished and nothing else refers to that object, the
+wrapper appends ``index, start_ns, end_ns, parent`` to the session's flat ``_records`` list
+(``parent``: None at the top level, the list index of the parent, or, rarely, the parent
+object itself) and puts the operation's name in its slot of the session's ``_ops`` list. So
+a long session of 100,000 operations holds 100,000 names and ints, none of which the cyclic
+garbage collector tracks, instead of 100,000 objects it walks on every full pass. The session
+turns records back into ``OperationMetrics`` (once, keeping them) when the caller reads
+``operations``; any entry of ``_ops`` that is not an ``OperationMetrics`` is a record.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -98,6 +109,7 @@ class OperationMetrics:
         "_parent",  # enclosing operation, or the session for a top-level operation
         "_owner",  # the session this operation is recorded in, or None
         "_extra",  # None, or an _Extra
+        "_index",  # position in its session's list, or None (see _core's docstring)
     )
 
     def __init__(
@@ -111,7 +123,7 @@ class OperationMetrics:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self.operation_name = operation_name
-        self._parent = self._owner = self._extra = None
+        self._parent = self._owner = self._extra = self._index = None
         if metadata:
             self._extra = _Extra(dict(metadata))
         if error is not None or not success:
@@ -261,6 +273,60 @@ class OperationMetrics:
         return f"<OperationMetrics {self.operation_name!r} {shown} success={self.success}>"
 
 
+def record_map(records: list[Any]) -> dict[int, tuple[int, int, Any]]:
+    """``index -> (start_ns, end_ns, parent)`` from a session's ``_records`` (see the module
+    docstring); pass a copy, taken in one call."""
+    it = iter(records)
+    return {index: (start_ns, end_ns, parent)
+            for index, start_ns, end_ns, parent in zip(it, it, it, it, strict=True)}
+
+
+def from_record(name: str, record: tuple[int, int, Any], session: Any, built: list[Any],
+                index: int) -> OperationMetrics:
+    """The ``OperationMetrics`` a finished decorated call left as a record. ``built``: the
+    session's operations up to ``index``, already objects."""
+    start_ns, end_ns, parent = record
+    op = _new(OperationMetrics)
+    op.operation_name = name
+    op.start_ns = start_ns
+    op.end_ns = end_ns
+    op._owner = session
+    op._extra = None
+    op._index = index
+    if parent is None:
+        op._parent = session
+    elif type(parent) is int:
+        op._parent = built[parent]
+    else:
+        op._parent = parent
+    return op
+
+
+def record_wire(name: str, record: tuple[int, int, Any], index: int, ids: dict[int, str],
+                anchor: Anchor) -> dict[str, Any]:
+    """``OperationMetrics._wire`` of the operation a record stands for."""
+    start_ns, end_ns, parent = record
+    if parent is None:
+        parent_id = None
+    elif type(parent) is int:
+        parent_id = f"o{parent + 1}"
+    else:
+        parent_id = ids.get(id(parent))
+    return {
+        "id": f"o{index + 1}",
+        "parent_id": parent_id,
+        "name": _wire.name(name),
+        "started_at": anchor.to_datetime(start_ns).isoformat(),
+        "ended_at": anchor.to_datetime(end_ns).isoformat(),
+        "duration_s": (end_ns - start_ns) / 1e9,
+        "success": True,
+        "error": None,
+        "metadata": {},
+        "cache_hits": 0,
+        "cache_misses": 0,
+    }
+
+
 def _bounded(meta: dict[Any, Any]) -> dict[str, Any]:
     return fit_metadata(meta, OPERATION_METADATA_BYTES)
 
@@ -298,8 +364,20 @@ def register(op: OperationMetrics) -> Any:
     session = cur._owner
     op._parent = cur
     op._owner = session
-    session._append(op)
+    ops = session._ops
+    index = len(ops)
+    ops.append(op)
+    op._index = index if ops[index] is op else _find(ops, op)
     return _set(op)
+
+
+def _find(ops: list[Any], op: OperationMetrics) -> int:
+    """Where ``op`` sits in ``ops``, looking from the end: another thread appended between
+    our ``len()`` and our append, so it is near the end."""
+    index = len(ops) - 1
+    while ops[index] is not op:
+        index -= 1
+    return index
 
 
 def unregister(token: Any) -> None:
@@ -374,7 +452,7 @@ def new_operation(name: str, metadata: dict[str, Any] | None) -> OperationMetric
     """A fresh operation that has not started yet."""
     op = _new(OperationMetrics)
     op.operation_name = name
-    op._parent = op._owner = op.end_ns = None
+    op._parent = op._owner = op.end_ns = op._index = None
     op._extra = _Extra(metadata) if metadata else None
     op.start_ns = _now()  # until it is entered
     return op
@@ -390,14 +468,42 @@ def operation_scope(name: str, metadata: dict[str, Any] | None) -> OperationScop
     return scope
 
 
+def _no_refcount(obj: object) -> int:
+    return -1
+
+
+_refcount = getattr(sys, "getrefcount", _no_refcount)
+
+
+def _sole_refcount() -> int | None:
+    """What ``sys.getrefcount`` says for an operation that only a local variable holds, read
+    the way the wrappers read it. None (never replace an operation by a record) where the
+    interpreter has no reference counts."""
+    if _refcount is _no_refcount:
+        return None
+    op = _new(OperationMetrics)
+    ops = [op]
+    ops[0] = None
+    return _refcount(op)
+
+
+_SOLE = _sole_refcount()
+
+
 # -- decorators ----------------------------------------------------------------------------
 #
-# The two wrappers below are the code the benchmark measures. They repeat the same twelve
-# lines instead of sharing a helper because a Python call costs as much as the rest of the
+# The two wrappers below are the code the benchmark measures. They repeat the same lines
+# instead of sharing a helper because a Python call costs as much as the rest of the
 # bookkeeping put together.
 
 
 def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    # One spare operation object per decorated function: one that was replaced by a record
+    # and that nothing else can reach (its end_ns and _extra are None). Reusing it saves an
+    # allocation and a deallocation per call.
+    spare: dict[int, OperationMetrics] = {}
+    take = spare.pop
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _enabled:
@@ -408,27 +514,60 @@ def _sync_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             if cur is None:  # no session anywhere: nothing to record into
                 return func(*args, **kwargs)
         session = cur._owner
-        op = _new(OperationMetrics)
-        op.operation_name = name
+        ops = session._ops
+        op = take(0, None)  # atomic: two threads never get the same spare
+        if op is None:
+            op = _new(OperationMetrics)
+            op.operation_name = name
+            op._extra = op.end_ns = None
         op._parent = cur
         op._owner = session
-        op._extra = op.end_ns = None
-        session._append(op)  # list.append is atomic: no lock (see PerformanceMetrics)
+        index = len(ops)
+        ops.append(op)  # list.append is atomic: no lock (see PerformanceMetrics)
+        if ops[index] is not op:  # another thread appended in between
+            index = _find(ops, op)
+        op._index = index
         token = _set(op)
-        op.start_ns = _now()
+        op.start_ns = start = _now()
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
             _extra_of(op).err = describe_error(exc)
             raise
         finally:
-            op.end_ns = _now()
+            end = _now()
             _reset(token)
+            # Leave a plain record in the object's place (see the module docstring) when
+            # nothing was recorded on it and nothing else holds it. Only this wrapper ever
+            # replaces ops[index] while it holds an object.
+            if op._extra is None:
+                if cur is session:
+                    parent = None
+                else:
+                    parent = cur._index
+                    if parent is None:
+                        parent = cur
+                session._records.extend((index, start, end, parent))  # atomic, as append
+                ops[index] = name
+                # Counted after the swap, so a reader that took the object just before the
+                # swap is seen here, and the object goes back.
+                if _refcount(op) != _SOLE:
+                    op.end_ns = end
+                    if ops[index] is name:
+                        ops[index] = op
+                else:  # nobody can reach it: the next call may reuse it
+                    op._parent = op._owner = None
+                    spare[0] = op
+            else:
+                op.end_ns = end
 
     return wrapper
 
 
 def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    spare: dict[int, OperationMetrics] = {}  # as in _sync_wrapper
+    take = spare.pop
+
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _enabled:
@@ -439,25 +578,99 @@ def _async_wrapper(func: Callable[..., Any], name: str) -> Callable[..., Any]:
             if cur is None:
                 return await func(*args, **kwargs)
         session = cur._owner
-        op = _new(OperationMetrics)
-        op.operation_name = name
+        ops = session._ops
+        op = take(0, None)  # atomic: two threads never get the same spare
+        if op is None:
+            op = _new(OperationMetrics)
+            op.operation_name = name
+            op._extra = op.end_ns = None
         op._parent = cur
         op._owner = session
-        op._extra = op.end_ns = None
-        session._append(op)
+        index = len(ops)
+        ops.append(op)
+        if ops[index] is not op:
+            index = _find(ops, op)
+        op._index = index
         # A coroutine always resumes in the task that started it, so the token stays valid.
         token = _set(op)
-        op.start_ns = _now()
+        op.start_ns = start = _now()
         try:
             return await func(*args, **kwargs)
         except BaseException as exc:
             _extra_of(op).err = describe_error(exc)
             raise
         finally:
-            op.end_ns = _now()
+            end = _now()
             _reset(token)
+            # As in _sync_wrapper. Tasks started inside hold the operation in their context,
+            # so while any of them lives the object stays.
+            if op._extra is None:
+                if cur is session:
+                    parent = None
+                else:
+                    parent = cur._index
+                    if parent is None:
+                        parent = cur
+                session._records.extend((index, start, end, parent))  # atomic, as append
+                ops[index] = name
+                if _refcount(op) != _SOLE:
+                    op.end_ns = end
+                    if ops[index] is name:
+                        ops[index] = op
+                else:  # nobody can reach it: the next call may reuse it
+                    op._parent = op._owner = None
+                    spare[0] = op
+            else:
+                op.end_ns = end
 
     return wrapper
+
+
+class _CheckSession:
+    """Just enough of a session for ``_check_records`` to record into."""
+
+    __slots__ = ("_owner", "_ops", "_records", "_lock")
+
+    def __init__(self) -> None:
+        self._owner = self
+        self._ops: list[Any] = []
+        self._records: list[Any] = []
+
+
+def _check_records() -> bool:
+    """Whether this interpreter's reference counts say what the wrappers expect: a plain call
+    leaves a record, a call whose operation something else holds leaves the object. Run once
+    at import; where it fails, operations always stay objects."""
+    held: list[Any] = []
+
+    def plain() -> None:
+        return None
+
+    def holding() -> None:
+        held.append(_get())
+
+    async def aplain() -> None:
+        return None
+
+    async def aholding() -> None:
+        held.append(_get())
+
+    session = _CheckSession()
+    token = _set(session)
+    try:
+        _sync_wrapper(plain, "check")()
+        _sync_wrapper(holding, "check")()
+        for func in (aplain, aholding):
+            coro = _async_wrapper(func, "check")()
+            try:
+                coro.send(None)
+            except StopIteration:
+                pass
+    finally:
+        _reset(token)
+    ops = session._ops
+    return (len(ops) == 4 and ops[0] == "check" and ops[1] is held[0]
+            and ops[2] == "check" and ops[3] is held[1])
 
 
 def _decorate(func: Callable[..., Any], name: str | None) -> Callable[..., Any]:
@@ -500,3 +713,7 @@ def monitor_async_performance(operation_name: Any = None, /) -> Any:
     """The original async decorator; the same as :func:`monitor_performance`, which already
     picks the async wrapper for coroutine functions."""
     return monitor_performance(operation_name)
+
+
+if not _check_records():
+    _SOLE = None

@@ -29,13 +29,14 @@ _operation_cost_ns: float | None = None
 class _ScratchSession:
     """Just enough of a session for the decorator to record into."""
 
-    __slots__ = ("_owner", "_lock", "_ops", "_append")
+    __slots__ = ("_owner", "_lock", "_ops", "_append", "_records")
 
     def __init__(self) -> None:
         self._owner = self
         self._lock = threading.Lock()
         self._ops: list[Any] = []
         self._append = self._ops.append
+        self._records: list[Any] = []
 
 
 def _noop() -> None:

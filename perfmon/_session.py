@@ -11,7 +11,15 @@ from typing import Any
 
 from perfmon import _analysis, _summary, _wire
 from perfmon._calls import ApiCall, new_call
-from perfmon._core import Anchor, OperationMetrics, _Extra, current
+from perfmon._core import (
+    Anchor,
+    OperationMetrics,
+    _Extra,
+    current,
+    from_record,
+    record_map,
+    record_wire,
+)
 from perfmon._memory import peak_rss_bytes
 from perfmon._wire import SCHEMA_VERSION, SESSION_METADATA_BYTES, fit_metadata
 
@@ -78,7 +86,11 @@ class PerformanceMetrics:
         self._previous_context: Any = None  # what start_session() replaced in its context
         self._pid = os.getpid()  # a forked child never sends its parent's sessions
         self._lock = threading.Lock()  # guards the counters and the cache and call records
-        self._ops: list[OperationMetrics] = []
+        # Operations in start order: OperationMetrics, or the name a finished decorated call
+        # leaves in its place, its times in _records (see perfmon._core); turned back into
+        # objects when read.
+        self._ops: list[OperationMetrics | str] = []
+        self._records: list[Any] = []
         # The decorators append without the lock: list.append is atomic (under the GIL, and
         # per list in free-threaded builds), and readers copy the list in one call. Taking the
         # lock there cost about a fifth of a decorated call.
@@ -158,7 +170,22 @@ class PerformanceMetrics:
     def operations(self) -> list[OperationMetrics]:
         """A copy of the recorded operations, in start order (running ones included)."""
         with self._lock:
-            return list(self._ops)
+            return self._objects()
+
+    def _objects(self) -> list[OperationMetrics]:
+        """The operations as objects; each record becomes its OperationMetrics once, kept in
+        its place so that every read sees the same objects (the caller holds the lock)."""
+        ops = self._ops
+        built = list(ops)
+        if all(isinstance(entry, OperationMetrics) for entry in built):
+            return built  # type: ignore[return-value]
+        records = record_map(self._records[:])
+        for index, entry in enumerate(built):
+            if not isinstance(entry, OperationMetrics):
+                op = built[index] = from_record(entry, records[index], self, built, index)
+                if ops[index] is entry:
+                    ops[index] = op
+        return built  # type: ignore[return-value]
 
     @property
     def api_call_records(self) -> list[ApiCall]:
@@ -318,12 +345,14 @@ class PerformanceMetrics:
 
     def _operation_ids(self) -> dict[int, str]:
         with self._lock:
-            return {id(op): f"o{i}" for i, op in enumerate(self._ops, 1)}
+            return {id(op): f"o{i}" for i, op in enumerate(self._ops, 1)
+                    if isinstance(op, OperationMetrics)}
 
     def to_dict(self) -> dict[str, Any]:
         """The schema-v1 payload for this session (exactly the documented top-level keys)."""
         with self._lock:
             ops = list(self._ops)
+            records = record_map(self._records[:])  # after ops: it covers every record there
             calls = list(self._calls)
             counters = dict(self.counters)
             by_name = {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
@@ -354,11 +383,16 @@ class PerformanceMetrics:
         )
         if peak_memory is not None:
             session["peak_memory_bytes"] = peak_memory
-        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)}
+        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)
+               if isinstance(op, OperationMetrics)}
         return {
             "schema_version": SCHEMA_VERSION,
             "session": session,
-            "operations": [op._wire(ids, anchor) for op in ops],
+            "operations": [
+                op._wire(ids, anchor) if isinstance(op, OperationMetrics)
+                else record_wire(op, records[i], i, ids, anchor)
+                for i, op in enumerate(ops)
+            ],
             "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
         }
 
@@ -411,6 +445,8 @@ class PerformanceMetrics:
             parent = by_id.get(wire.get("parent_id") or "")
             by_id[wire["id"]]._attach(self, parent)
         self._ops[:] = by_id.values()
+        for index, op in enumerate(self._ops):
+            op._index = index  # type: ignore[union-attr]
         return by_id
 
     def get_summary(self) -> str:
