@@ -144,6 +144,8 @@ class SdkReportIn(BaseModel):
     spool_errors: Count = 0
     operations: Count = 0
     recording_overhead_s: Seconds | None = None
+    # Values of this payload the SDK replaced by a marked stand-in or cut to fit.
+    fitted: Count = 0
 
 
 MAX_SPLIT_PARTS = 100_000

@@ -132,8 +132,10 @@ def _error_fields(error: bool | str | BaseException, message: str | None) -> tup
 
 def _part(name: str, fields: dict[str, Any], whole: str) -> int:
     """A part of another count, cut to it: the server refuses a session whose part is larger."""
-    part, limit = _wire.count(fields[name]), _wire.count(fields[whole])
+    whole_value = fields[whole]
+    part, limit = _wire.count(fields[name]), 0 if whole_value is None else _wire.count(whole_value)
     if part > limit:
+        _wire.note_fitted()
         log.warning("perfmon: %s=%d is more than %s=%d, of which it is a part; sending %d",
                     name, part, whole, limit, limit)
         return limit

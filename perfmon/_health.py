@@ -81,4 +81,5 @@ def report(session: Any, counts: dict[str, int]) -> dict[str, Any]:
         **{key: counts.get(key, 0) for key in COUNT_KEYS},
         "operations": operations,
         "recording_overhead_s": round(overhead_ns / 1e9, 6),
+        "fitted": getattr(session, "fitted_in_payload", 0),
     }

@@ -116,6 +116,10 @@ class PerformanceMetrics:
         self.unpriced_api_calls = 0  # neither a caller cost nor a local estimate
         self.table_priced_api_calls = 0  # estimated from the built-in table, sent as null
         self._recording_ns = 0  # time spent inside record_api_call (see perfmon._health)
+        # Values replaced by a stand-in or cut to a limit: when calls were recorded, and in
+        # the payload built last (perfmon._wire.fitted; the SDK report carries the sum).
+        self._fitted_on_record = 0
+        self.fitted_in_payload = 0
         self.counters: dict[str, int | float] = dict.fromkeys(NAMED_COUNTERS, 0)
 
     # -- times -------------------------------------------------------------------------------
@@ -281,10 +285,12 @@ class PerformanceMetrics:
         fields: dict[str, Any],
     ) -> ApiCall:
         began = time.perf_counter_ns()
+        fits_before = _wire.fits()
         call = new_call(op, tokens_used, cost, error, fields)
         with self._lock:
             self._add_call(call)
             self._recording_ns += time.perf_counter_ns() - began
+            self._fitted_on_record += _wire.fits() - fits_before
         return call
 
     def _add_call(self, call: ApiCall) -> None:
@@ -349,7 +355,11 @@ class PerformanceMetrics:
                     if isinstance(op, OperationMetrics)}
 
     def to_dict(self) -> dict[str, Any]:
-        """The schema-v1 payload for this session (exactly the documented top-level keys)."""
+        """The schema-v1 payload for this session (exactly the documented top-level keys).
+
+        ``fitted_in_payload`` then says how many of its values were replaced by a marked
+        stand-in or cut to the server's limits."""
+        fits_before = _wire.fits()
         with self._lock:
             ops = list(self._ops)
             records = record_map(self._records[:])  # after ops: it covers every record there
@@ -385,7 +395,7 @@ class PerformanceMetrics:
             session["peak_memory_bytes"] = peak_memory
         ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)
                if isinstance(op, OperationMetrics)}
-        return {
+        payload = {
             "schema_version": SCHEMA_VERSION,
             "session": session,
             "operations": [
@@ -395,6 +405,8 @@ class PerformanceMetrics:
             ],
             "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
         }
+        self.fitted_in_payload = _wire.fits() - fits_before + self._fitted_on_record
+        return payload
 
     def _next_sequence(self) -> int:
         """A number that grows with every snapshot, so the server can tell a late older

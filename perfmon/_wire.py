@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import threading
 from typing import Any
 
 log = logging.getLogger("perfmon")
@@ -46,7 +47,7 @@ API_CALL_DEFAULTS: dict[str, Any] = {
 #: The ``session.sdk`` health report (see ``ingest.schemas.SdkReportIn``).
 SDK_REPORT_FIELDS = (
     "version", "sent", "retried", "spooled", "resent", "dropped", "rejected", "quarantined",
-    "spool_errors", "operations", "recording_overhead_s",
+    "spool_errors", "operations", "recording_overhead_s", "fitted",
 )
 
 # -- limits ------------------------------------------------------------------------------------
@@ -70,12 +71,38 @@ PROVIDER_MAX = 64
 MODEL_MAX = 128
 
 
+# -- fitted values -------------------------------------------------------------------------
+# Each value replaced by a stand-in or cut to a limit is counted, per thread, so that the
+# code building one payload (or recording one call) can tell how many of its values were
+# fitted: the session's SDK report says so, and nothing is changed silently.
+
+_fits = threading.local()
+
+
+def note_fitted() -> None:
+    """Count one value replaced or cut to fit."""
+    _fits.n = getattr(_fits, "n", 0) + 1
+
+
+def fits() -> int:
+    """Values fitted so far on this thread (compare two readings)."""
+    return getattr(_fits, "n", 0)
+
+
 def name(value: Any) -> str:
-    return _printable(value)[:NAME_MAX] or "?"
+    text = _printable(value)
+    if not text or len(text) > NAME_MAX:
+        note_fitted()
+    return text[:NAME_MAX] or "?"
 
 
 def text(value: Any, limit: int = TEXT_MAX) -> str | None:
-    return None if value is None else _printable(value)[:limit]
+    if value is None:
+        return None
+    printed = _printable(value)
+    if len(printed) > limit:
+        note_fitted()
+    return printed[:limit]
 
 
 def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
@@ -88,9 +115,13 @@ def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
 def count(value: Any) -> int:
     """A token or event count as the server takes it: 0 to 2**53 (bad values become 0)."""
     try:
-        return min(max(0, int(value)), 2**53)
+        number = int(value)
     except (TypeError, ValueError, OverflowError):
+        note_fitted()
         return 0
+    if not 0 <= number <= 2**53:
+        note_fitted()
+    return min(max(0, number), 2**53)
 
 
 def check_slug(kind: str, value: str | None) -> None:
@@ -118,33 +149,59 @@ def fit_metadata(meta: dict[Any, Any] | None, max_bytes: int) -> dict[str, Any]:
         if total <= max_bytes:
             break
         note = f"<dropped: {sizes[key]} bytes>"
+        note_fitted()
         total -= sizes[key] - _size(note)
         fitted[key] = note
     return fitted
 
 
 def _json_value(value: Any, *, depth: int) -> Any:
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        _count_unencodable(value)
+        return value
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):  # past 64 bits the server cannot store it (nor JSON, at 4,300)
-        return value if -MAX_INT < value < MAX_INT else f"<integer of {value.bit_length()} bits>"
+        if -MAX_INT < value < MAX_INT:
+            return value
+        note_fitted()
+        return f"<integer of {value.bit_length()} bits>"
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        if math.isfinite(value):
+            return value
+        note_fitted()
+        return str(value)
     if depth > MAX_DEPTH:
+        note_fitted()
         return repr(value)[:200]
     if isinstance(value, dict):
         return {str(k)[:NAME_MAX]: _json_value(v, depth=depth + 1)
                 for k, v in list(value.items())[:MAX_KEYS]}
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_value(v, depth=depth + 1) for v in value]
-    return _printable(value)[:1000]
+    printed = _printable(value)
+    if len(printed) > 1000:
+        note_fitted()
+    return printed[:1000]
 
 
 def _printable(value: Any) -> str:
     try:
-        return str(value)
+        printed = str(value)
     except Exception:  # a user's __str__ must not cost the session
+        note_fitted()
         return f"<unprintable {type(value).__name__}>"
+    _count_unencodable(printed)
+    return printed
+
+
+def _count_unencodable(text: str) -> None:
+    """A lone surrogate cannot be UTF-8: the encoder will send it as "?" (perfmon._http)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            note_fitted()
 
 
 def _size(value: Any) -> int:

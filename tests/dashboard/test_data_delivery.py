@@ -39,6 +39,17 @@ def test_a_healthy_sdk_report_raises_no_alarm(viewer, api):
     assert "How the data arrived" in page and "Some data may be missing" not in page
 
 
+def test_values_the_sdk_fitted_are_counted_on_the_page(viewer, api):
+    payload = script_payload("s1")
+    payload["session"]["sdk"] = {"version": "0.2.0", "sent": 1, "operations": 4,
+                                 "recording_overhead_s": 0.001, "fitted": 3}
+    api.post("/sessions", payload)
+
+    page = page_of(viewer, "s1")
+
+    assert "3 values of this session were replaced by a marked stand-in" in page
+
+
 def test_what_otlp_could_not_map_is_listed(viewer, api):
     api.post("/sessions", script_payload("s1"))
     OtlpReport.objects.create(session=Session.objects.get(), spans_received=12,

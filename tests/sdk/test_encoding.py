@@ -45,3 +45,7 @@ def test_hostile_values_are_replaced_and_the_session_arrives(stub, tmp_path):
     assert call["error_message"] == "x" * 2000
     stats = perfmon.stats()
     assert (stats["sent"], stats["dropped"], stats["rejected"]) == (1, 0, 0)
+    # Counted, so the session page says what was fitted: the two metadata values, the
+    # operation's huge integer, the negative token count, the long error message, and
+    # the name whose lone surrogate the encoder replaced.
+    assert sent["session"]["sdk"]["fitted"] == 6
