@@ -49,7 +49,7 @@ def demo_plan(episodes: int = DEFAULT_EPISODES) -> list[Run]:
     runs += [Run(f"{code}_run2", code, 2, note="re-run: warm cache") for code in codes[:3]]
     runs.append(Run(f"{cheaper}_run1", cheaper, 1, model="gpt-4o-mini",
                     note="written with the cheaper model"))
-    runs.append(Run(f"{regressed}_run1", regressed, 1, dialogue_prompt_scale=8,
+    runs.append(Run(f"{regressed}_run1", regressed, 1, dialogue_prompt_scale=16,
                     note="regression: its dialogue prompts grew"))
     runs.append(Run(f"{codes[1]}_run3", codes[1], 3, fail_at_analysis=True,
                     note="fails: the provider is down during comedy analysis"))
