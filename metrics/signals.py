@@ -1,7 +1,8 @@
 """A price row added, edited or deleted is recorded and reprices the calls it covers.
 
 Receivers on the model, not admin hooks, so a change made anywhere (the admin, a
-migration's seed, a shell) is recorded and repriced the same way.
+shell, a script) is recorded and repriced the same way. (Migrations seed prices through
+historical models, which send no signal to these receivers.)
 """
 
 from django.db.models.signals import post_delete, post_save, pre_save
