@@ -204,8 +204,11 @@ def _allocate_ids(count: int) -> list[int]:
         return []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # The sequence is looked up once, not once per id: nextval(pg_get_serial_sequence
+            # (...)) in the select list would evaluate the lookup for every row.
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) "
+                "SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
                 [_OPS, count],
             )
             return [row[0] for row in cursor.fetchall()]
