@@ -49,8 +49,9 @@ def _fresh_totals(payload: SessionPayload) -> dict | None:
     """The totals ``refresh_session_totals`` would read back for a session this payload
     creates, whose rows are then exactly the payload's: counted here instead of re-read.
 
-    None when a call carries a cost: the stored sum is of the values as the cost column
-    rounds them, so the database adds those up.
+    None when a call carries a cost (the stored sum is of the values as the cost column
+    rounds them, so the database adds those up) or a sum is over its cap (the payload is
+    then refused).
     """
     calls = payload.api_calls
     if any(call.cost_usd is not None for call in calls):
@@ -65,6 +66,8 @@ def _fresh_totals(payload: SessionPayload) -> dict | None:
         "operations_count": len(payload.operations),  # ids are unique within a payload
     }
     assert totals.keys() == set(TOTAL_FIELDS)
+    if any(totals[name] > cap for name, cap in bounds.SESSION_SUMS.items() if name in totals):
+        return None  # refused by _check_storable, before it could overflow the INSERT
     return totals
 
 
