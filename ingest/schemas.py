@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.bounds import INT32_MAX, check_json_tree, storable_text
+from ingest.bounds import INT32_MAX, check_json_tree, flat_json_size_bound, storable_text
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 MAX_OPERATIONS = 100_000
@@ -93,9 +93,13 @@ def _bounded_mapping(max_bytes: int):
             raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
         if any(len(key) > 200 for key in value):
             raise ValueError("keys are at most 200 characters")
-        # Iterative, and before anything recursive (json.dumps) sees the value.
-        check_json_tree(value)
-        if len(json.dumps(value, ensure_ascii=False).encode()) > max_bytes:
+        bound = flat_json_size_bound(value)
+        if bound is None:
+            # Iterative, and before anything recursive (json.dumps) sees the value.
+            check_json_tree(value)
+        if (bound is None or bound > max_bytes) and (
+            len(json.dumps(value, ensure_ascii=False).encode()) > max_bytes
+        ):
             raise ValueError(f"at most {max_bytes} bytes as JSON")
         return value
 

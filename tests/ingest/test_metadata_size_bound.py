@@ -1,0 +1,39 @@
+"""The flat-metadata shortcut (ingest.bounds.flat_json_size_bound) never under-counts, and
+declines whatever the full walk must judge."""
+
+import json
+import random
+import sys
+
+import pytest
+
+from ingest.bounds import flat_json_size_bound
+
+WORST_CHARS = ["\x01", "\x1f", '"', "\\", "\n", "é", "€", "\U0001f600", "a"]
+SCALARS = [0, -1, 2**53, -(2**200), 10**300, sys.float_info.max, -sys.float_info.min,
+           -2.2250738585072014e-308, 0.1, True, False, None, ""]
+
+
+def test_the_bound_is_never_below_the_serialised_size():
+    rng = random.Random(17)
+    for _ in range(2000):
+        mapping = {}
+        for _ in range(rng.randint(0, 12)):
+            key = "".join(rng.choices(WORST_CHARS, k=rng.randint(0, 20)))
+            value = rng.choice([
+                rng.choice(SCALARS),
+                "".join(rng.choices(WORST_CHARS, k=rng.randint(0, 50))),
+                rng.randint(-(2**400), 2**400),
+                rng.uniform(-1e308, 1e308),
+            ])
+            mapping[key] = value
+        bound = flat_json_size_bound(mapping)
+        assert bound is not None
+        assert bound >= len(json.dumps(mapping, ensure_ascii=False).encode())
+
+
+@pytest.mark.parametrize("mapping", [
+    {"a": {"nested": 1}}, {"a": [1]}, {"a": "nul\x00"}, {"nul\x00": 1}, {"a": "\ud800"},
+])
+def test_nested_or_unstorable_values_go_to_the_full_walk(mapping):
+    assert flat_json_size_bound(mapping) is None
