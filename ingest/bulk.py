@@ -131,15 +131,55 @@ def operation_rows(
     session_pk: int, operations: Iterable[OperationIn], ids: dict[str, int]
 ) -> list[tuple]:
     adapt_dt = connection.ops.adapt_datetimefield_value
-    dumps = json.dumps
+    if connection.vendor == "postgresql":  # psycopg takes aware datetimes as they are
+        return [
+            (
+                ids[op.id], session_pk, op.id, op.parent_id, ids.get(op.parent_id), op.name,
+                op.started_at, op.ended_at, op.duration_s, op.success,
+                op.error, metadata_json(op.metadata), op.cache_hits, op.cache_misses,
+            )
+            for op in operations
+        ]
     return [
         (
             ids[op.id], session_pk, op.id, op.parent_id, ids.get(op.parent_id), op.name,
             adapt_dt(op.started_at), adapt_dt(op.ended_at), op.duration_s, op.success,
-            op.error, dumps(op.metadata), op.cache_hits, op.cache_misses,
+            op.error, metadata_json(op.metadata), op.cache_hits, op.cache_misses,
         )
         for op in operations
     ]
+
+
+_encode_text = json.encoder.encode_basestring_ascii
+_FLOAT_REPR = float.__repr__
+_INF = float("inf")
+
+
+def metadata_json(mapping: dict[str, Any]) -> str:
+    """``json.dumps(mapping)``, character for character, written directly for the common
+    flat mapping of text, integers, finite floats, booleans and nulls; anything else goes
+    through json.dumps itself."""
+    if not mapping:
+        return "{}"
+    parts = []
+    for key, item in mapping.items():
+        if type(key) is not str:
+            return json.dumps(mapping)
+        kind = type(item)
+        if kind is str:
+            text = _encode_text(item)
+        elif kind is int:
+            text = int.__repr__(item)
+        elif kind is bool:
+            text = "true" if item else "false"
+        elif item is None:
+            text = "null"
+        elif kind is float and -_INF < item < _INF:
+            text = _FLOAT_REPR(item)
+        else:
+            return json.dumps(mapping)
+        parts.append(f"{_encode_text(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def api_call_rows(

@@ -1,5 +1,6 @@
-"""The flat-metadata shortcut (ingest.bounds.flat_json_size_bound) never under-counts, and
-declines whatever the full walk must judge."""
+"""The flat-metadata shortcuts: the size bound (ingest.bounds.flat_json_size_bound) never
+under-counts and declines whatever the full walk must judge; the writer
+(ingest.bulk.metadata_json) writes what json.dumps writes."""
 
 import json
 import random
@@ -8,6 +9,7 @@ import sys
 import pytest
 
 from ingest.bounds import flat_json_size_bound
+from ingest.bulk import metadata_json
 
 WORST_CHARS = ["\x01", "\x1f", '"', "\\", "\n", "é", "€", "\U0001f600", "a"]
 SCALARS = [0, -1, 2**53, -(2**200), 10**300, sys.float_info.max, -sys.float_info.min,
@@ -27,6 +29,7 @@ def test_the_bound_is_never_below_the_serialised_size():
                 rng.uniform(-1e308, 1e308),
             ])
             mapping[key] = value
+        assert metadata_json(mapping) == json.dumps(mapping)
         bound = flat_json_size_bound(mapping)
         assert bound is not None
         assert bound >= len(json.dumps(mapping, ensure_ascii=False).encode())
@@ -37,3 +40,11 @@ def test_the_bound_is_never_below_the_serialised_size():
 ])
 def test_nested_or_unstorable_values_go_to_the_full_walk(mapping):
     assert flat_json_size_bound(mapping) is None
+
+
+@pytest.mark.parametrize("mapping", [
+    {}, {"a": {"nested": [1, {"b": None}]}}, {"a": float("nan")}, {"a": float("-inf")},
+    {1: "int key"}, {"x": 1.5, "y": True, "z": None, "é": "\u2028"},
+])
+def test_metadata_is_written_as_json_dumps_writes_it(mapping):
+    assert metadata_json(mapping) == json.dumps(mapping)
