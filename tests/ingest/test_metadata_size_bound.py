@@ -48,3 +48,35 @@ def test_nested_or_unstorable_values_go_to_the_full_walk(mapping):
 ])
 def test_metadata_is_written_as_json_dumps_writes_it(mapping):
     assert metadata_json(mapping) == json.dumps(mapping)
+
+
+@pytest.mark.parametrize("limits", [{"max_length": 64, "min_length": 1}, {"max_length": 3}])
+def test_bounded_text_checks_and_documents_what_the_constraints_spelled_out_do(limits):
+    from typing import Annotated
+
+    from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+    from ingest.schemas import Text, bounded_text
+
+    fast = TypeAdapter(bounded_text(**limits))
+    spelled_out = TypeAdapter(Annotated[Text, StringConstraints(**limits)])
+    assert fast.json_schema() == spelled_out.json_schema()
+    for value in ["", "ok", "x" * 65, "\x00", "\x00" * 65, "\ud800", 5, None, "é" * 4]:
+        outcomes = []
+        for adapter in (fast, spelled_out):
+            try:
+                outcomes.append(adapter.validate_python(value))
+            except ValidationError as exc:
+                outcomes.append(exc.errors(include_url=False))
+        assert _comparable(outcomes[0]) == _comparable(outcomes[1]), value
+
+
+def _comparable(outcome):
+    """Errors with their context's exception (equal only to itself) as its text."""
+    if not isinstance(outcome, list):
+        return outcome
+    return [
+        {**error, "ctx": {k: str(v) for k, v in error["ctx"].items()}} if "ctx" in error
+        else error
+        for error in outcome
+    ]
