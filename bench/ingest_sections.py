@@ -2,7 +2,8 @@
 
 Drives the whole Django stack in-process (middleware, ninja, store_payload) with the
 payload bench/ingest.py posts (1,000 operations, 50 API calls, gzipped), one request at a
-time on a scratch PostgreSQL database, and wraps the functions a request passes through
+time on a scratch PostgreSQL database (the app loaded through perfmon_site.wsgi, as gunicorn
+loads it), and wraps the functions a request passes through
 with timers. Prints a Markdown table: wall milliseconds per request and the CPU the Django
 process spent in each section, then the CPU of the request's PostgreSQL backend.
 
@@ -16,6 +17,7 @@ inflated by one; on a shared machine they still move with its load (quoted with 
 import collections
 import functools
 import gzip
+import inspect
 import json
 import os
 import runpy
@@ -48,7 +50,7 @@ def timed(label: str, function):
 
 
 def wrap(owner, name: str, label: str) -> None:
-    original = owner.__dict__[name]
+    original = inspect.getattr_static(owner, name)  # as defined, maybe on a base class
     if isinstance(original, classmethod):
         setattr(owner, name, classmethod(timed(label, original.__func__)))
     else:
@@ -103,6 +105,8 @@ def main() -> None:
     django.setup()
     from django.db import connection
     from django.test import Client
+
+    import perfmon_site.wsgi  # noqa: F401 (loaded as gunicorn loads it, with its settings)
 
     instrument()
     client = Client(HTTP_HOST="127.0.0.1")
