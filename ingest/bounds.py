@@ -56,6 +56,44 @@ def check_json_tree(value: Any) -> None:
             _check_text(node, path, "value")
 
 
+# An upper bound, in UTF-8 bytes, of a scalar as json.dumps(..., ensure_ascii=False) writes
+# it: a character takes at most 6 (a \u00XX escape; else at most 4), an int at most one
+# digit per 3 bits plus a sign, a float's repr at most 24 characters, true/false/null 5.
+_MAX_BYTES_PER_CHAR = 6
+_FLOAT_BYTES = 24
+_SEPARATORS_BYTES = 4  # ": " after a key, ", " after an item
+
+
+def flat_json_size_bound(mapping: dict[str, Any]) -> int | None:
+    """An upper bound of ``len(json.dumps(mapping, ensure_ascii=False).encode())`` when
+    ``mapping`` holds only storable text, numbers, booleans and nulls, so that
+    ``check_json_tree`` has nothing to refuse in it; None for anything else (a nested or
+    unstorable value), which the full walk then judges.
+
+    Most metadata is a few flat keys: this spares it the walk and the serialisation.
+    """
+    size = 2  # the braces
+    search = _UNSTORABLE.search
+    for key, item in mapping.items():
+        if type(key) is not str or search(key):
+            return None
+        size += _MAX_BYTES_PER_CHAR * len(key) + 2 + _SEPARATORS_BYTES
+        kind = type(item)
+        if kind is str:
+            if search(item):
+                return None
+            size += _MAX_BYTES_PER_CHAR * len(item) + 2
+        elif kind is int:
+            size += item.bit_length() // 3 + 3
+        elif kind is float:
+            size += _FLOAT_BYTES
+        elif kind is bool or item is None:
+            size += 5
+        else:
+            return None
+    return size
+
+
 def _check_text(text: str, path: str, what: str) -> None:
     reason = unstorable_reason(text)
     if reason is not None:

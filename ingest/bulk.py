@@ -17,10 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from ingest.schemas import ApiCallIn, OperationIn
 from metrics.models import ApiCall, Operation
 
+JSONB_OID = 3802  # fixed in PostgreSQL's catalogue (pg_type.dat)
 IN_CHUNK = 5000  # ids per IN (...) list: under SQLite's variable limit
 
 
@@ -29,6 +32,9 @@ class Table:
     name: str
     columns: tuple[str, ...]
     conflict_update: str  # the ON CONFLICT clause, in SQL both backends accept
+    # PostgreSQL types of the columns, in order, to COPY in binary (the server then parses
+    # no text: times, numbers); None: COPY as text.
+    binary_types: tuple[str, ...] | None = None
 
     @property
     def column_list(self) -> str:
@@ -56,6 +62,10 @@ _OPS_COLUMNS = (
     "id", "session_id", "client_id", "parent_client_id", "parent_id", "name", "started_at",
     "ended_at", "duration_s", "success", "error", "metadata", "cache_hits", "cache_misses",
 )
+_OPS_TYPES = (
+    "int8", "int8", "varchar", "varchar", "int8", "varchar", "timestamptz",
+    "timestamptz", "float8", "bool", "text", "jsonb", "int4", "int4",
+)
 OPERATIONS = Table(
     name=_OPS,
     columns=_OPS_COLUMNS,
@@ -65,6 +75,7 @@ OPERATIONS = Table(
         # a finished operation never goes back to running
         where=f"{_OPS}.ended_at IS NULL OR excluded.ended_at IS NOT NULL",
     ),
+    binary_types=_OPS_TYPES,
 )
 
 # For a snapshot older than what is stored (ingest.merge_order): its new operations are
@@ -77,6 +88,7 @@ OPERATIONS_FROM_STALE = Table(
         rules={"parent_id": f"COALESCE(excluded.parent_id, {_OPS}.parent_id)"},
         where=f"{_OPS}.ended_at IS NULL AND excluded.ended_at IS NOT NULL",
     ),
+    binary_types=_OPS_TYPES,
 )
 
 _CALLS = ApiCall._meta.db_table
@@ -131,15 +143,55 @@ def operation_rows(
     session_pk: int, operations: Iterable[OperationIn], ids: dict[str, int]
 ) -> list[tuple]:
     adapt_dt = connection.ops.adapt_datetimefield_value
-    dumps = json.dumps
+    if connection.vendor == "postgresql":  # psycopg takes aware datetimes as they are
+        return [
+            (
+                ids[op.id], session_pk, op.id, op.parent_id, ids.get(op.parent_id), op.name,
+                op.started_at, op.ended_at, op.duration_s, op.success,
+                op.error, metadata_json(op.metadata), op.cache_hits, op.cache_misses,
+            )
+            for op in operations
+        ]
     return [
         (
             ids[op.id], session_pk, op.id, op.parent_id, ids.get(op.parent_id), op.name,
             adapt_dt(op.started_at), adapt_dt(op.ended_at), op.duration_s, op.success,
-            op.error, dumps(op.metadata), op.cache_hits, op.cache_misses,
+            op.error, metadata_json(op.metadata), op.cache_hits, op.cache_misses,
         )
         for op in operations
     ]
+
+
+_encode_text = json.encoder.encode_basestring_ascii
+_FLOAT_REPR = float.__repr__
+_INF = float("inf")
+
+
+def metadata_json(mapping: dict[str, Any]) -> str:
+    """``json.dumps(mapping)``, character for character, written directly for the common
+    flat mapping of text, integers, finite floats, booleans and nulls; anything else goes
+    through json.dumps itself."""
+    if not mapping:
+        return "{}"
+    parts = []
+    for key, item in mapping.items():
+        if type(key) is not str:
+            return json.dumps(mapping)
+        kind = type(item)
+        if kind is str:
+            text = _encode_text(item)
+        elif kind is int:
+            text = int.__repr__(item)
+        elif kind is bool:
+            text = "true" if item else "false"
+        elif item is None:
+            text = "null"
+        elif kind is float and -_INF < item < _INF:
+            text = _FLOAT_REPR(item)
+        else:
+            return json.dumps(mapping)
+        parts.append(f"{_encode_text(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def api_call_rows(
@@ -204,8 +256,11 @@ def _allocate_ids(count: int) -> list[int]:
         return []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # The sequence is looked up once, not once per id: nextval(pg_get_serial_sequence
+            # (...)) in the select list would evaluate the lookup for every row.
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) "
+                "SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
                 [_OPS, count],
             )
             return [row[0] for row in cursor.fetchall()]
@@ -219,7 +274,7 @@ def _allocate_ids(count: int) -> list[int]:
 def _copy_rows(cursor, table: Table, rows: Sequence[tuple], *, fresh: bool) -> None:
     raw = cursor.cursor  # the psycopg cursor under Django's wrapper
     if fresh:
-        _copy_into(raw, table.name, table.column_list, rows)
+        _copy_into(raw, table.name, table, rows)
         return
     stage = f"stage_{table.name}"
     # ON COMMIT DROP scopes the staging table to this transaction: concurrent requests
@@ -228,7 +283,7 @@ def _copy_rows(cursor, table: Table, rows: Sequence[tuple], *, fresh: bool) -> N
         f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
         f"SELECT {table.column_list} FROM {table.name} WITH NO DATA"
     )
-    _copy_into(raw, stage, table.column_list, rows)
+    _copy_into(raw, stage, table, rows)
     raw.execute(
         f"INSERT INTO {table.name} ({table.column_list}) "
         f"SELECT {table.column_list} FROM {stage} {table.conflict_update}"
@@ -236,7 +291,25 @@ def _copy_rows(cursor, table: Table, rows: Sequence[tuple], *, fresh: bool) -> N
     raw.execute(f"DROP TABLE {stage}")
 
 
-def _copy_into(raw_cursor, table_name: str, column_list: str, rows: Sequence[tuple]) -> None:
-    with raw_cursor.copy(f"COPY {table_name} ({column_list}) FROM STDIN") as copy:
+def _copy_into(raw_cursor, table_name: str, table: Table, rows: Sequence[tuple]) -> None:
+    binary = table.binary_types is not None
+    if binary:
+        # Metadata arrives already written as JSON text (metadata_json): sent as it is.
+        raw_cursor.adapters.register_dumper(None, _JsonTextBinaryDumper)
+    options = " (FORMAT BINARY)" if binary else ""
+    with raw_cursor.copy(f"COPY {table_name} ({table.column_list}) FROM STDIN{options}") as copy:
+        if binary:
+            copy.set_types(table.binary_types)
         for row in rows:
             copy.write_row(row)
+
+
+class _JsonTextBinaryDumper(Dumper):
+    """JSON text as a binary jsonb value (format version 1, then the text); psycopg's own
+    jsonb dumper would serialise the string again, as a JSON string."""
+
+    format = Format.BINARY
+    oid = JSONB_OID
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()

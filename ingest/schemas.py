@@ -20,11 +20,13 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticKnownError
 
-from ingest.bounds import INT32_MAX, check_json_tree, storable_text
+from ingest.bounds import INT32_MAX, check_json_tree, flat_json_size_bound, storable_text
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 MAX_OPERATIONS = 100_000
@@ -40,13 +42,44 @@ Text = Annotated[str, AfterValidator(storable_text)]
 Slug = Annotated[
     Text, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", max_length=128)
 ]
-ClientId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
-Name = Annotated[Text, StringConstraints(min_length=1, max_length=200)]
+
+
+def bounded_text(*, max_length: int, min_length: int | None = None) -> Any:
+    """``Annotated[Text, StringConstraints(min_length=..., max_length=...)]`` in one validator.
+
+    That spelling runs three Python validators per string (the storable check, then
+    pydantic's own length checks, which cannot join the core's once a Python validator
+    precedes them); a payload holds thousands of such strings. This one checks the same
+    in the same order, raises the same errors and documents the same JSON schema.
+    """
+
+    def check(text: str) -> str:
+        storable_text(text)
+        if min_length is not None and len(text) < min_length:
+            raise PydanticKnownError("too_short", {
+                "field_type": "Value", "min_length": min_length, "actual_length": len(text)})
+        if len(text) > max_length:
+            raise PydanticKnownError("too_long", {
+                "field_type": "Value", "max_length": max_length, "actual_length": len(text)})
+        return text
+
+    schema: dict[str, Any] = {"maxLength": max_length}
+    if min_length is not None:
+        schema["minLength"] = min_length
+    schema["type"] = "string"
+    return Annotated[str, AfterValidator(check), WithJsonSchema(schema)]
+
+
+ClientId = bounded_text(min_length=1, max_length=64)
+Name = bounded_text(min_length=1, max_length=200)
 # Lengths match the Session columns they are stored in.
-Label = Annotated[Text, StringConstraints(max_length=128)]
-EnvironmentName = Annotated[Text, StringConstraints(max_length=64)]
-HostName = Annotated[Text, StringConstraints(max_length=255)]
-ErrorText = Annotated[Text, StringConstraints(max_length=MAX_ERROR_CHARS)]
+Label = bounded_text(max_length=128)
+EnvironmentName = bounded_text(max_length=64)
+HostName = bounded_text(max_length=255)
+ErrorText = bounded_text(max_length=MAX_ERROR_CHARS)
+ProviderName = bounded_text(max_length=64)
+ModelName = bounded_text(max_length=128)
+PromptHash = bounded_text(max_length=128)
 # Numbers are strict: "yes" is not a boolean, true is not 1 and "5" is not a count.
 # Token counts land in bigint columns and are summed per session (see ingest.bounds);
 # cache counts land in integer columns.
@@ -91,11 +124,15 @@ def _bounded_mapping(max_bytes: int):
     def check(value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_METADATA_KEYS:
             raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
-        if any(len(key) > 200 for key in value):
+        if value and max(map(len, value)) > 200:
             raise ValueError("keys are at most 200 characters")
-        # Iterative, and before anything recursive (json.dumps) sees the value.
-        check_json_tree(value)
-        if len(json.dumps(value, ensure_ascii=False).encode()) > max_bytes:
+        bound = flat_json_size_bound(value)
+        if bound is None:
+            # Iterative, and before anything recursive (json.dumps) sees the value.
+            check_json_tree(value)
+        if (bound is None or bound > max_bytes) and (
+            len(json.dumps(value, ensure_ascii=False).encode()) > max_bytes
+        ):
             raise ValueError(f"at most {max_bytes} bytes as JSON")
         return value
 
@@ -224,8 +261,8 @@ class OperationIn(WireModel):
 class ApiCallIn(WireModel):
     id: ClientId
     operation_id: ClientId | None = None
-    provider: Annotated[Text, StringConstraints(max_length=64)] | None = None
-    model: Annotated[Text, StringConstraints(max_length=128)] | None = None
+    provider: ProviderName | None = None
+    model: ModelName | None = None
     at: UtcDatetime | None = None
     latency_s: Seconds | None = None
     prompt_tokens: Count = 0
@@ -238,7 +275,7 @@ class ApiCallIn(WireModel):
     reasoning_tokens: Count = 0
     total_tokens: Count | None = None
     cost_usd: Usd | None = None
-    prompt_hash: Annotated[Text, StringConstraints(max_length=128)] | None = None
+    prompt_hash: PromptHash | None = None
     error: Flag = False
     error_message: ErrorText | None = None
     streamed: Flag = False

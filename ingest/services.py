@@ -12,7 +12,7 @@ from django.utils import timezone
 from ingest import bounds, bulk, merge_order, split_parts, trees
 from ingest.errors import PayloadRefused
 from ingest.schemas import SessionIn, SessionPayload
-from metrics.analysis.totals import refresh_session_totals
+from metrics.analysis.totals import TOTAL_FIELDS, refresh_session_totals
 from metrics.dispatch import enqueue_after_commit
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
@@ -26,14 +26,16 @@ class StoreResult:
 
 def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
     """Merge one session payload into ``project``; resending the same payload changes nothing."""
+    totals = _fresh_totals(payload)
     with transaction.atomic():
-        session, created = _lock_or_create_session(project, payload.session)
+        session, created = _lock_or_create_session(project, payload.session, totals)
         _check_storable(session, payload, fresh=created)
         stale = not created and merge_order.is_stale(session, payload.session)
         if not created:
             _merge_session_fields(session, payload.session, stale=stale)
         _write_rows(session, payload, fresh=created, stale=stale)
-        refresh_session_totals(session)
+        if not created or totals is None:
+            refresh_session_totals(session)
         # Held back for the settle window and named after this merge, so the parts of a
         # session flushed in many pieces coalesce into one analysis (metrics.tasks).
         enqueue_after_commit(
@@ -41,6 +43,32 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
             countdown=settings.ANALYSIS_SETTLE_S,
         )
     return StoreResult(session=session, created=created)
+
+
+def _fresh_totals(payload: SessionPayload) -> dict | None:
+    """The totals ``refresh_session_totals`` would read back for a session this payload
+    creates, whose rows are then exactly the payload's: counted here instead of re-read.
+
+    None when a call carries a cost (the stored sum is of the values as the cost column
+    rounds them, so the database adds those up) or a sum is over its cap (the payload is
+    then refused).
+    """
+    calls = payload.api_calls
+    if any(call.cost_usd is not None for call in calls):
+        return None
+    totals = {
+        "api_calls_count": len(calls),
+        "api_errors_count": sum(1 for call in calls if call.error),
+        "prompt_tokens": sum(call.prompt_tokens for call in calls),
+        "completion_tokens": sum(call.completion_tokens for call in calls),
+        "total_tokens": sum(bulk.total_tokens(call) for call in calls),
+        "cost_usd": 0,
+        "operations_count": len(payload.operations),  # ids are unique within a payload
+    }
+    assert totals.keys() == set(TOTAL_FIELDS)
+    if any(totals[name] > cap for name, cap in bounds.SESSION_SUMS.items() if name in totals):
+        return None  # refused by _check_storable, before it could overflow the INSERT
+    return totals
 
 
 def _check_storable(session: Session, payload: SessionPayload, *, fresh: bool) -> None:
@@ -89,7 +117,9 @@ def _stored_parents(session_pk: int, client_ids: set[str]) -> dict[str, str | No
     return found
 
 
-def _lock_or_create_session(project: Project, incoming: SessionIn) -> tuple[Session, bool]:
+def _lock_or_create_session(
+    project: Project, incoming: SessionIn, totals: dict | None
+) -> tuple[Session, bool]:
     # Two requests for the same new session race on the unique (project, external_id)
     # index: the loser's INSERT waits for the winner's commit, fails, and get_or_create
     # falls back to reading the winner's row under a row lock, so it merges instead.
@@ -102,6 +132,7 @@ def _lock_or_create_session(project: Project, incoming: SessionIn) -> tuple[Sess
             **split_parts.part_fields(None, incoming),
             "merged_at": now,
             "client_sequence": incoming.sequence,
+            **(totals or {}),
         },
     )
 

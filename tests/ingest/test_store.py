@@ -73,6 +73,30 @@ def test_denormalised_totals_match_the_calls(api):
     assert session.cache_hit_rate == pytest.approx(0.75)
 
 
+@pytest.mark.parametrize("cost", [None, 0.1])
+def test_a_new_sessions_totals_are_what_the_database_reads_back(project, cost):
+    # A session created by one payload has its totals counted from the payload, not
+    # re-read (ingest.services._fresh_totals); the analysis, which re-reads them, is not
+    # run here, so this compares the counted totals with a fresh read of the rows.
+    from ingest.schemas import SessionPayload
+    from ingest.services import store_payload
+    from metrics.analysis.totals import TOTAL_FIELDS, refresh_session_totals
+
+    calls = [
+        api_call("c1", operation_id="root", prompt_tokens=100, completion_tokens=20),
+        api_call("c2", prompt_tokens=300, completion_tokens=40, error=True, cost_usd=cost),
+    ]
+    del calls[1]["total_tokens"]
+    payload = SessionPayload.model_validate(script_payload("fresh1", scenes=2) | {
+        "api_calls": calls})
+    stored = store_payload(project, payload).session
+    counted = {name: getattr(Session.objects.get(pk=stored.pk), name) for name in TOTAL_FIELDS}
+    refresh_session_totals(stored)
+    read_back = {name: getattr(Session.objects.get(pk=stored.pk), name) for name in TOTAL_FIELDS}
+    assert counted == read_back
+    assert counted["operations_count"] == 3 and counted["api_calls_count"] == 2
+
+
 def test_total_tokens_default_to_prompt_plus_completion(api):
     call = api_call("c1", prompt_tokens=10, completion_tokens=5)
     del call["total_tokens"]
