@@ -51,9 +51,12 @@ def server():
         yield stub
 
 
-def test_a_recycled_prefork_child_delivers_every_session(server, tmp_path):
+def test_a_recycled_prefork_child_delivers_every_session(server, tmp_path, monkeypatch):
     from celery import Celery
 
+    # Celery takes CELERY_BROKER_URL over an app's own broker (the PostgreSQL pass sets it
+    # for the project's workers): the sender must publish where this worker listens.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     run = uuid.uuid4().hex[:10]
     queue = f"perfmon-sdk-prefork-{run}"
     env = {k: v for k, v in os.environ.items()
