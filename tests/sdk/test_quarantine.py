@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 
 import perfmon
@@ -29,11 +30,18 @@ def record(session_id: str) -> None:
 
 
 def spool_during_an_outage(tmp_path, session_ids: list[str]) -> int:
-    port = free_port()
-    configure(f"http://127.0.0.1:{port}", tmp_path)
-    for session_id in session_ids:
-        record(session_id)
-    assert perfmon.flush(10)
+    """Spool the sessions while the server's port refuses connections; the port returned
+    is free again for the test's server."""
+    # Bound but not listening: every connection is refused at once, and while we hold the
+    # port nothing else can take it (another test's server, or an outgoing connection
+    # whose source port would make ours connect to itself and wait for a timeout).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        configure(f"http://127.0.0.1:{port}", tmp_path)
+        for session_id in session_ids:
+            record(session_id)
+        assert perfmon.flush(10), perfmon.stats()
     assert perfmon.stats()["spool_files"] == len(session_ids)
     return port
 
