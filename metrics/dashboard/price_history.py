@@ -71,20 +71,23 @@ class ChangeRow:
 
 
 def recent_price_changes(project: Project) -> list[ChangeRow]:
-    """The latest price changes, each with what it did to this project's sessions."""
-    changes = list(PriceChange.objects.order_by("-changed_at", "-pk")[:RECENT_CHANGES])
-    sums = {
-        row["change"]: row for row in
-        SessionRepricing.objects.filter(session__project=project, change__in=changes)
+    """The latest price changes that repriced sessions of this project, each with what it
+    did to them (sessions, cost before and after), newest first."""
+    sums = list(
+        SessionRepricing.objects.filter(session__project=project)
         .values("change").annotate(n=Count("pk"), before=Sum("cost_before_usd"),
                                    after=Sum("cost_after_usd"))
-    }
-    rows = []
-    for change in changes:
-        done = sums.get(change.pk, {})
-        rows.append(ChangeRow(change, describe_prices(change), done.get("n", 0),
-                              done.get("before"), done.get("after")))
-    return rows
+        .order_by("-change__changed_at", "-change")[:RECENT_CHANGES]
+    )
+    changes = PriceChange.objects.in_bulk([row["change"] for row in sums])
+    return [ChangeRow(changes[row["change"]], describe_prices(changes[row["change"]]),
+                      row["n"], row["before"], row["after"]) for row in sums]
+
+
+def other_price_changes(project: Project) -> int:
+    """Price changes that repriced none of this project's sessions."""
+    touched = SessionRepricing.objects.filter(session__project=project).values("change")
+    return PriceChange.objects.exclude(pk__in=touched).count()
 
 
 def describe_prices(change: PriceChange) -> str:

@@ -540,6 +540,7 @@ def costs(request: HttpRequest) -> HttpResponse:
                total_cost=sum(m["cost_usd"] for m in models),
                what_if=what_if, keep=[("by", by)],
                price_changes=price_history.recent_price_changes(project),
+               other_price_changes=price_history.other_price_changes(project),
                charts=figures.cost_figures(spend.cost_over_time(rows, by), what_if, by))
     return render(request, "metrics/costs.html", ctx)
 
