@@ -41,7 +41,9 @@ def spool_during_an_outage(tmp_path, session_ids: list[str]) -> int:
         configure(f"http://127.0.0.1:{port}", tmp_path)
         for session_id in session_ids:
             record(session_id)
-        assert perfmon.flush(10), perfmon.stats()
+        # Generous: in a long full run this once took more than 10 s (cause not found);
+        # filling the spool is not what these tests measure.
+        assert perfmon.flush(60), perfmon.stats()
     assert perfmon.stats()["spool_files"] == len(session_ids)
     return port
 
@@ -118,11 +120,11 @@ def test_a_large_backlog_is_resent_at_network_speed(tmp_path):
 
     with IngestStub(port=port) as stub:
         started = time.monotonic()
-        assert perfmon.flush(30)
+        assert perfmon.flush(60)
         elapsed = time.monotonic() - started
         assert len(stub.accepted) == 160
     assert perfmon.stats()["spool_files"] == 0
-    assert elapsed < 30  # one flush, not one batch per resend interval (an hour here)
+    assert elapsed < 60  # one flush, not one batch per resend interval (an hour here)
 
 
 def test_a_spool_directory_whose_parent_is_a_file_never_raises(tmp_path, caplog):
