@@ -51,23 +51,24 @@ def _fresh_totals(payload: SessionPayload) -> dict | None:
 
     None when a call carries a cost (the stored sum is of the values as the cost column
     rounds them, so the database adds those up) or a sum is over its cap (the payload is
-    then refused).
+    then refused by ``_check_storable``, before it could overflow the INSERT).
     """
     calls = payload.api_calls
     if any(call.cost_usd is not None for call in calls):
         return None
+    sums = _payload_sums(payload)
+    if bounds.sums_over_bound(_stored_sums(None, fresh=True), sums):
+        return None
     totals = {
         "api_calls_count": len(calls),
         "api_errors_count": sum(1 for call in calls if call.error),
-        "prompt_tokens": sum(call.prompt_tokens for call in calls),
-        "completion_tokens": sum(call.completion_tokens for call in calls),
-        "total_tokens": sum(bulk.total_tokens(call) for call in calls),
+        "prompt_tokens": sums["prompt_tokens"],
+        "completion_tokens": sums["completion_tokens"],
+        "total_tokens": sums["total_tokens"],
         "cost_usd": 0,
         "operations_count": len(payload.operations),  # ids are unique within a payload
     }
     assert totals.keys() == set(TOTAL_FIELDS)
-    if any(totals[name] > cap for name, cap in bounds.SESSION_SUMS.items() if name in totals):
-        return None  # refused by _check_storable, before it could overflow the INSERT
     return totals
 
 

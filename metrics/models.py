@@ -336,6 +336,8 @@ class PriceChange(models.Model):
     changed_at = models.DateTimeField(auto_now_add=True)
     # How many sessions had calls to price again, counted when repricing started.
     sessions_affected = models.PositiveIntegerField(null=True, blank=True)
+    # Of those, the ones deleted before their repricing ran.
+    sessions_skipped = models.PositiveIntegerField(default=0)
     # Set when every affected session has been repriced.
     repriced_at = models.DateTimeField(null=True, blank=True)
 

@@ -79,10 +79,15 @@ def reprice_session(session_pk: int, change_pk: int) -> bool:
     """Analyze one session again for a price change, keeping its cost before and after."""
     session = Session.objects.filter(pk=session_pk).first()
     change = PriceChange.objects.filter(pk=change_pk).first()
-    if session is None or change is None:  # deleted since it was enqueued
+    if change is None:
         return False
-    repriced = _analyze_and_alert(session, lambda: repricing.reprice_session(session, change))
-    repricing.finish_if_done(change)
+    if session is None:  # deleted since it was enqueued
+        repricing.skip(change_pk)
+        repriced = False
+    else:
+        repriced = _analyze_and_alert(session,
+                                      lambda: repricing.reprice_session(session, change))
+    repricing.finish_if_done(change_pk)
     return repriced
 
 

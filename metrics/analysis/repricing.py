@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from metrics.analysis import analyze, pricing
@@ -85,15 +85,18 @@ def reprice_session(session: Session, change: PriceChange) -> bool:
     return True
 
 
-def finish_if_done(change: PriceChange) -> None:
-    """Mark ``change`` repriced once each of its sessions was (deleted ones count as done)."""
+def skip(change_pk: int) -> None:
+    """Count a session deleted before its repricing ran as done for ``change``."""
+    PriceChange.objects.filter(pk=change_pk).update(sessions_skipped=F("sessions_skipped") + 1)
+
+
+def finish_if_done(change_pk: int) -> None:
+    """Mark the change repriced once each of its sessions was repriced or skipped."""
     with transaction.atomic():
-        change = PriceChange.objects.select_for_update().get(pk=change.pk)
-        if change.repriced_at is not None or change.sessions_affected is None:
+        change = PriceChange.objects.select_for_update().filter(pk=change_pk).first()
+        if change is None or change.repriced_at is not None or change.sessions_affected is None:
             return
-        pending = set(affected_sessions(change)) - set(
-            change.repricings.values_list("session_id", flat=True))
-        if not pending or change.repricings.count() >= change.sessions_affected:
+        if change.repricings.count() + change.sessions_skipped >= change.sessions_affected:
             change.repriced_at = timezone.now()
             change.save(update_fields=["repriced_at"])
 

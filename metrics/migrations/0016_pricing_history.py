@@ -54,6 +54,7 @@ class Migration(migrations.Migration):
                 ('affects_from', models.DateTimeField()),
                 ('changed_at', models.DateTimeField(auto_now_add=True)),
                 ('sessions_affected', models.PositiveIntegerField(blank=True, null=True)),
+                ('sessions_skipped', models.PositiveIntegerField(default=0)),
                 ('repriced_at', models.DateTimeField(blank=True, null=True)),
                 ('price', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='changes', to='metrics.modelprice')),
             ],

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from metrics import tasks
+from metrics.analysis import repricing
 from metrics.analysis.analyze import analyze_session
 from metrics.models import ModelPrice, PriceChange, Session, SessionRepricing
 from tests.factories import T0, api_call, session_payload
@@ -149,3 +150,17 @@ def test_client_priced_calls_are_not_repriced(api, first_price, changes):
 
     assert latest_change().sessions_affected == 0
     assert Session.objects.get().cost_usd == Decimal("0.75")
+
+
+def test_a_session_deleted_before_its_repricing_still_lets_the_change_finish(session):
+    new_price("5", T0 + timedelta(hours=1))  # recorded; its repricing tasks not run here
+    change = latest_change()
+    assert repricing.start(change) == [session.pk]
+    session_pk = session.pk
+    session.delete()
+
+    assert tasks.reprice_session(session_pk, change.pk) is False
+
+    change.refresh_from_db()
+    assert (change.sessions_affected, change.sessions_skipped) == (1, 1)
+    assert change.repriced_at is not None

@@ -79,6 +79,16 @@ def received(server: IngestStub, ids: list[str], timeout: float = 10.0) -> dict[
     return {i: server.accepted[i] for i in ids}
 
 
+def run_children(context, ids: list[str]) -> None:
+    """One child process per session id, each making that session; all exit cleanly."""
+    children = [context.Process(target=make_session, args=(i,)) for i in ids]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(JOIN_S)
+    assert [child.exitcode for child in children] == [0] * len(ids)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_process_children_deliver_their_sessions_without_flush(server, parent, prefix,
                                                                method):
@@ -86,12 +96,7 @@ def test_process_children_deliver_their_sessions_without_flush(server, parent, p
         parent()
     context = multiprocessing.get_context(method)
     ids = [f"{prefix}-{method}-process-{n}" for n in range(4)]
-    children = [context.Process(target=make_session, args=(i,)) for i in ids]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join(JOIN_S)
-    assert [child.exitcode for child in children] == [0] * 4
+    run_children(context, ids)
     # The children flushed before they ended: nothing is left for the server to wait for.
     assert received(server, ids) == dict.fromkeys(ids, 1)
     assert server.sessions[ids[0]]["session"]["status"] == "completed"
@@ -137,12 +142,7 @@ def test_a_forked_child_does_not_resend_its_parents_sessions(server, prefix):
     context = multiprocessing.get_context("fork")
     ids = [f"{prefix}-forked-{n}" for n in range(4)]
     with monitor.session(running):  # running and tracked for snapshots while the children run
-        children = [context.Process(target=make_session, args=(i,)) for i in ids]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(JOIN_S)
-    assert [child.exitcode for child in children] == [0] * 4
+        run_children(context, ids)
     assert received(server, ids) == dict.fromkeys(ids, 1)
     # Each child reports its own counts, not the parent's (which had sent one payload).
     assert {server.sessions[i]["session"]["sdk"]["sent"] for i in ids} == {0}
