@@ -10,7 +10,8 @@ downloads. Screenshots go to docs/screenshots/ (the README shows them).
 import asyncio
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from importlib import import_module
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
 
+from metrics.models import ModelPrice
 from perfmon.demo import run_demo
 from tests.dashboard.world import run_payload, send, user_with
 from tests.sdk.helpers import isolated_perfmon  # noqa: F401  (autouse: the demo uses the SDK)
@@ -60,6 +62,15 @@ def demo_world(api):
         send(api, payload)
     send(api, run_payload("ep007_live", episode="ep007", started_at=datetime.now(UTC),
                           status="running", scenes=2))
+    # A session still arriving in parts, and a price correction that reprices the demo's
+    # gpt-4o-mini calls (transactional test: it reprices at once), for their pages.
+    parts = run_payload("ep008_parts", episode="ep008", started_at=datetime.now(UTC), scenes=2)
+    parts["session"].update(sequence=1, part={"index": 1, "count": 3})
+    send(api, parts)
+    ModelPrice.objects.create(
+        provider="openai", model="gpt-4o-mini", input_per_mtok=Decimal("0.20"),
+        output_per_mtok=Decimal("0.80"), cached_input_per_mtok=Decimal("0.10"),
+        valid_from=datetime.now(UTC) - timedelta(days=1), source="test: a corrected price")
     user_with("view_session", "add_annotation", name="producer", password="demo-password-1")
     return payloads
 
@@ -72,6 +83,8 @@ PAGES = (  # path, screenshot name
     ("/episodes/ep002/", "episode"),
     ("/sessions/ep002_run3/", "session"),  # the demo's failed run
     ("/sessions/ep007_live/", "session-running"),
+    ("/sessions/ep001_run1/", "session-repriced"),  # its price history
+    ("/sessions/ep008_parts/", "session-parts"),  # two of three parts still missing
     ("/sessions/?q=ep00", "sessions"),
     ("/sessions/compare/?s=ep001_run1,ep001_run2", "compare-sessions"),
     ("/operations/", "operations"),
