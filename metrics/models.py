@@ -202,10 +202,12 @@ class Operation(models.Model):
         indexes = [
             # session waterfall: a session's operations in start order
             models.Index(fields=["session", "started_at"], name="op_session_start"),
-            # slowest operations of a session
-            models.Index(fields=["session", "-duration_s"], name="op_session_duration"),
-            # per-operation-name charts across sessions and episodes
-            models.Index(fields=["name", "started_at"], name="op_name_start"),
+            # slowest operations of a session, in the page's order (-duration_s, id): the
+            # first page reads its 20 rows, not the session's
+            models.Index(fields=["session", "-duration_s", "id"], name="op_session_duration_id"),
+            # one name's durations within a few sessions (the operations page's episodes,
+            # the session page's occurrences), read from the index alone
+            models.Index(fields=["session", "name", "duration_s"], name="op_session_name"),
         ]
 
     def __str__(self) -> str:
