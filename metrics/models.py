@@ -181,8 +181,13 @@ class Operation(models.Model):
     # null (not "") mirrors the wire's null for these optional strings, so a stored row
     # exports back to exactly the payload it came from.
     parent_client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # No database constraint on the links between raw rows (here and ApiCall.operation):
+    # on PostgreSQL the tables are partitioned and a foreign key would have to name the
+    # partition key too; both ends are always in the same session, which ingest resolves
+    # and retention unlinks, and the ORM still sets them null on delete.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+        db_constraint=False,
     )
     name = models.CharField(max_length=200)
     started_at = models.DateTimeField()
@@ -223,7 +228,8 @@ class ApiCall(models.Model):
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="api_calls")
     operation = models.ForeignKey(
-        Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_calls"
+        Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_calls",
+        db_constraint=False,
     )
     client_id = models.CharField(max_length=64)
     operation_client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from metrics import retention_months as months
 from metrics.models import ApiCall, Operation, Project, Session
 
 DEFAULT_BATCH_ROWS = 5000
@@ -71,13 +72,24 @@ def prune(
     projects = Project.objects.order_by("pk")
     if project_slug is not None:
         projects = projects.filter(slug=project_slug)
+    prunable = {}
     for project in projects:
         days = older_than_days if older_than_days is not None else retention_days(project)
         if days <= 0:
             say(f"{project.slug}: retention 0, everything is kept")
             continue
-        sessions = prunable_sessions(project, older_than_days=days, now=now)
-        _prune_project(project, sessions, days, dry_run, batch_size, say, result, now)
+        prunable[project] = (days, prunable_sessions(project, older_than_days=days, now=now))
+    dropped = months.prune_whole_months(
+        [sessions for _days, sessions in prunable.values()], dry_run=dry_run, say=say, now=now)
+    for month in dropped:
+        result.operations += month.operations
+        result.api_calls += month.api_calls
+        for slug, count in month.sessions_by_project.items():
+            result.sessions += count
+            result.per_project[slug] = result.per_project.get(slug, 0) + count
+    for project, (days, sessions) in prunable.items():
+        rest = sessions.exclude(months.in_any(dropped))  # a dry run's months are not marked
+        _prune_project(project, rest, days, dry_run, batch_size, say, result, now)
     return result
 
 

@@ -9,7 +9,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from metrics import retention
+from metrics import partitions, retention
 from metrics.alerts.tasks import alert_on_session
 from metrics.analysis import analyze, repricing, rollups, siblings
 from metrics.models import PriceChange, Session
@@ -112,3 +112,9 @@ def prune_raw_rows() -> int:
     """Remove raw rows past each project's retention period; returns the sessions pruned."""
     result = retention.prune(batch_size=settings.RETENTION_BATCH_ROWS)
     return result.sessions
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def maintain_partitions() -> list[str]:
+    """Make the coming months' partitions of the raw tables (PostgreSQL; else nothing)."""
+    return partitions.maintain_partitions()

@@ -298,6 +298,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RETENTION_INTERVAL_S,
         "options": {"expires": RETENTION_INTERVAL_S},
     },
+    # hourly: the month's first hour starts its session keys at the month's block
+    "maintain-partitions": {
+        "task": "metrics.tasks.maintain_partitions",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
     "rebuild-rollups": {
         "task": "metrics.tasks.rebuild_rollups",
         "schedule": ROLLUP_REBUILD_INTERVAL_S,
