@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from metrics import permissions, selectors
-from metrics.analysis.pricing import what_if_cost
+from metrics.analysis.pricing import aged_out_sessions, what_if_cost
 from metrics.dashboard import (
     comparisons,
     csv_tables,
@@ -568,6 +568,8 @@ def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) 
                                           provider=provider, model=model,
                                           at_call_time=at_call_time)
             result["unpriced_calls"] = sum(row.unpriced_calls for row in result["rows"])
+            if at_call_time:
+                result["aged_out_sessions"] = aged_out_sessions(project, episodes)
         except ModelPrice.DoesNotExist:
             result["error"] = f"There is no price for {chosen}; add one in the admin."
     return result
