@@ -20,6 +20,7 @@ from metrics.dashboard.queries import (
 from metrics.dashboard.takes import take_ids
 from metrics.models import (
     CostLine,
+    Episode,
     OperationStat,
     Project,
     Session,
@@ -42,9 +43,13 @@ class Comparison:
 def compare_episodes(
     project: Project, filters: DashboardFilters, codes: list[str], *, baseline: str = ""
 ) -> Comparison:
-    every_run = filters.sessions(project).filter(episode__code__in=codes)
+    # The episodes by the (project, code) index first: filtered by code through the join,
+    # the episode table is read whole for every query below.
+    code_of = dict(Episode.objects.filter(project=project, code__in=codes)
+                   .values_list("pk", "code"))
+    every_run = filters.sessions(project).filter(episode_id__in=list(code_of))
     # Each episode's accepted take stands for it; its other runs are only counted.
-    runs_of = {row["code"]: row for row in every_run.values(code=F("episode__code")).annotate(
+    runs_of = {code_of[row["episode_id"]]: row for row in every_run.values("episode_id").annotate(
         all_runs=Count("pk"), failed=Count("pk", filter=Q(status=Session.Status.FAILED)),
     ).order_by()}
     sessions = every_run.filter(pk__in=list(take_ids(every_run).values()))
