@@ -553,6 +553,8 @@ class CostLine(models.Model):
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cached_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    # The part of the cache writes that went to a 1-hour cache (priced apart).
+    cache_write_1h_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
@@ -586,6 +588,7 @@ class CostSums(models.Model):
     completion_tokens = models.BigIntegerField(default=0)
     cached_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     unpriced_calls = models.IntegerField(default=0)

@@ -30,7 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from metrics.models import COST_FIELD, ApiCall, ModelPrice, Project
+from metrics.models import COST_FIELD, ApiCall, EpisodeCost, ModelPrice, Project, Session
 
 # Prices are per million tokens. Multiplied, not divided: SQLite divides an integer by an
 # integer as integers, so a whole-dollar price (stored as 10) made 500 tokens cost $0.
@@ -142,10 +142,10 @@ class WhatIf:
     unpriced_calls: int = 0
 
 
-_WHAT_IF_SUMS = {
-    "prompt_tokens": "prompt", "completion_tokens": "completion", "cached_tokens": "cached",
-    "cache_write_tokens": "cache_write", "cache_write_1h_tokens": "cache_write_1h",
-}
+_WHAT_IF_SUMS = (
+    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+    "cache_write_1h_tokens",
+)
 _CENTS_OF_CENTS = Decimal("0.00000001")
 
 
@@ -155,8 +155,11 @@ def what_if_cost(
 ) -> list[WhatIf]:
     """Each episode's calls priced as if they had all gone to ``provider/model``.
 
-    With today's price of that model, or with ``at_call_time`` the price it had when each
-    call was made. Raises ModelPrice.DoesNotExist if the model has no price now.
+    With today's price of that model, from the episode cost rollup (which keeps the
+    figures of sessions whose calls aged out); or with ``at_call_time`` the price it had
+    when each call was made, from the calls still stored (``aged_out_sessions`` counts
+    the sessions that leaves out). Raises ModelPrice.DoesNotExist if the model has no
+    price now.
     """
     price = (
         ModelPrice.objects.filter(provider=provider, model=model, valid_from__lte=timezone.now())
@@ -165,40 +168,46 @@ def what_if_cost(
     )
     if price is None:
         raise ModelPrice.DoesNotExist(f"no price for {provider}/{model}")
-    calls = ApiCall.objects.filter(session__project=project,
-                                   session__episode__code__in=episodes)
     if at_call_time:
+        calls = ApiCall.objects.filter(session__project=project,
+                                       session__episode__code__in=episodes)
         return _what_if_at_call_time(calls, provider=provider, model=model)
-    totals = (
-        calls.values("session__episode__code")
-        .annotate(
-            calls=Sum(Value(1)),
-            prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"),
-            cached=Sum("cached_tokens"),
-            cache_write=Sum("cache_write_tokens"),
-            cache_write_1h=Sum("cache_write_1h_tokens"),
-            actual=Sum("cost_usd"),
-        )
-        .order_by("session__episode__code")
+    return [_priced_today(row, price) for row in _episode_usage(project, episodes)]
+
+
+def _episode_usage(project: Project, episodes: list[str]) -> QuerySet:
+    """Each episode's calls, token counts and cost, summed over its rollup rows."""
+    return (
+        EpisodeCost.objects.filter(project=project, episode__in=episodes)
+        .values("episode")
+        .annotate(calls_n=Sum("calls"), actual=Sum("cost_usd"),
+                  **{f"sum_{field}": Sum(field) for field in _WHAT_IF_SUMS})
+        .filter(calls_n__gt=0)
+        .order_by("episode")
     )
-    results = []
-    for row in totals:
-        cost = ledger_cost(
-            tokens=lambda field, row=row: row[_WHAT_IF_SUMS[field]],
-            prices=lambda field: getattr(price, field),
-            at_least_zero=lambda value: max(value, 0),
-            coalesce=_first_not_none,
-        )
-        results.append(
-            WhatIf(
-                episode=row["session__episode__code"],
-                actual_cost_usd=Decimal(row["actual"] or 0),
-                what_if_cost_usd=cost.quantize(_CENTS_OF_CENTS),
-                calls=row["calls"],
-            )
-        )
-    return results
+
+
+def _priced_today(row: dict, price: ModelPrice) -> WhatIf:
+    cost = ledger_cost(
+        tokens=lambda field: row[f"sum_{field}"],
+        prices=lambda field: getattr(price, field),
+        at_least_zero=lambda value: max(value, 0),
+        coalesce=_first_not_none,
+    )
+    return WhatIf(
+        episode=row["episode"],
+        actual_cost_usd=Decimal(row["actual"] or 0),
+        what_if_cost_usd=cost.quantize(_CENTS_OF_CENTS),
+        calls=row["calls_n"],
+    )
+
+
+def aged_out_sessions(project: Project, episodes: list[str]) -> int:
+    """Sessions of these episodes whose raw calls retention removed."""
+    return Session.objects.filter(
+        project=project, episode__code__in=episodes, detail_pruned_at__isnull=False,
+        api_calls_count__gt=0,
+    ).count()
 
 
 def _what_if_at_call_time(calls: QuerySet[ApiCall], *, provider: str, model: str

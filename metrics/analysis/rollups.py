@@ -43,7 +43,8 @@ from metrics.models import (
 ROLLUP_LOCK = 7_404_417  # any constant shared by the two sides
 COST_SUMS = (
     "calls", "errors", "prompt_tokens", "completion_tokens", "cached_tokens",
-    "cache_write_tokens", "total_tokens", "cost_usd", "unpriced_calls",
+    "cache_write_tokens", "cache_write_1h_tokens", "total_tokens", "cost_usd",
+    "unpriced_calls",
 )
 OP_SUMS = ("occurrences", "failures", "total_duration_s", "self_time_s")
 
@@ -109,6 +110,7 @@ def cost_lines_query(calls):
             completion_tokens=Sum("completion_tokens"),
             cached_tokens=Sum("cached_tokens"),
             cache_write_tokens=Sum("cache_write_tokens"),
+            cache_write_1h_tokens=Sum("cache_write_1h_tokens"),
             total_tokens=Sum("total_tokens"),
             cost_usd=Coalesce(Sum("cost_usd"), Value(Decimal(0))),
             unpriced_calls=Count("pk", filter=Q(cost_source=ApiCall.CostSource.UNPRICED)),

@@ -4,7 +4,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import CharField, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from metrics.dashboard.filters import DashboardFilters
@@ -19,8 +19,8 @@ from metrics.dashboard.queries import (
 )
 from metrics.dashboard.takes import take_ids
 from metrics.models import (
-    ApiCall,
     CostLine,
+    Episode,
     OperationStat,
     Project,
     Session,
@@ -43,9 +43,13 @@ class Comparison:
 def compare_episodes(
     project: Project, filters: DashboardFilters, codes: list[str], *, baseline: str = ""
 ) -> Comparison:
-    every_run = filters.sessions(project).filter(episode__code__in=codes)
+    # The episodes by the (project, code) index first: filtered by code through the join,
+    # the episode table is read whole for every query below.
+    code_of = dict(Episode.objects.filter(project=project, code__in=codes)
+                   .values_list("pk", "code"))
+    every_run = filters.sessions(project).filter(episode_id__in=list(code_of))
     # Each episode's accepted take stands for it; its other runs are only counted.
-    runs_of = {row["code"]: row for row in every_run.values(code=F("episode__code")).annotate(
+    runs_of = {code_of[row["episode_id"]]: row for row in every_run.values("episode_id").annotate(
         all_runs=Count("pk"), failed=Count("pk", filter=Q(status=Session.Status.FAILED)),
     ).order_by()}
     sessions = every_run.filter(pk__in=list(take_ids(every_run).values()))
@@ -73,7 +77,7 @@ def compare_episodes(
         by_name[row["name"]] += per_run
     comparison.names = sorted(by_name, key=lambda n: (-by_name[n], n))
 
-    for row in _cost_by_operation(sessions, ids):
+    for row in _cost_by_operation(ids):
         name = row["name"] if row["name"] is not None else NO_OPERATION
         per_run = (row["cost"] or Decimal(0)) / runs[row["code"]]
         costs = comparison.op_cost.setdefault(row["code"], {})
@@ -96,29 +100,34 @@ def compare_episodes(
 NO_OPERATION = "(no operation)"
 
 
-def _cost_by_operation(sessions: QuerySet, ids) -> list[dict]:
-    """(episode code, operation name, cost) rows: from the calls, or from the per-name
-    figures of sessions whose calls aged out (the rest of their cost had no operation)."""
-    pruned = list(sessions.filter(detail_pruned_at__isnull=False).values_list("pk", flat=True))
-    calls = ApiCall.objects.filter(session_id__in=ids).exclude(session_id__in=pruned)
-    rows = list(calls.values(code=F("session__episode__code"), name=F("operation__name"))
-                .annotate(cost=Sum("cost_usd")).order_by())
-    if not pruned:
-        return rows
-    stats = OperationStat.objects.filter(session_id__in=pruned, cost_usd__isnull=False)
-    rows += stats.values("name", code=F("session__episode__code")).annotate(
-        cost=Sum("cost_usd")).order_by()
+def _cost_by_operation(ids: list[int]) -> list[dict]:
+    """(episode code, operation name, cost) rows of these sessions, name None for cost
+    made outside any operation.
+
+    From the per-name figures analysis keeps (the cost of the calls made in each name's
+    operations) and the session's cost beyond them: no raw call is read, so a session
+    whose calls aged out counts as it did before.
+    """
+    by_name = (
+        OperationStat.objects.filter(session_id__in=ids, cost_usd__isnull=False)
+        .values("name", code=F("session__episode__code"))
+        .annotate(cost=Sum("cost_usd")).order_by()
+    )
+    return [*by_name, *_cost_outside_operations(ids)]
+
+
+def _cost_outside_operations(ids: list[int]) -> QuerySet:
+    """Per episode code, what the sessions cost beyond their operations' figures."""
     attributed = Subquery(
         OperationStat.objects.filter(session=OuterRef("pk")).order_by().values("session")
         .annotate(total=Sum("cost_usd")).values("total")
     )
-    left = Session.objects.filter(pk__in=pruned).annotate(
-        attributed=Coalesce(attributed, Value(Decimal(0)))
-    ).values_list("episode__code", "cost_usd", "attributed")
-    for code, cost, attributed_cost in left:
-        if cost - attributed_cost:
-            rows.append({"code": code, "name": None, "cost": cost - attributed_cost})
-    return rows
+    rest = F("cost_usd") - Coalesce(attributed, Value(Decimal(0)))
+    return (
+        Session.objects.filter(pk__in=ids).values(code=F("episode__code"))
+        .annotate(cost=Sum(rest), name=Value(None, output_field=CharField()))
+        .exclude(cost=0).order_by()
+    )
 
 
 def _with_units(row: dict, runs: dict) -> dict:

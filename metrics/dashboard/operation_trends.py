@@ -3,18 +3,27 @@
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
+    Case,
+    CharField,
+    Count,
     F,
+    FloatField,
+    QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import Mod, TruncDate
 
 from metrics.dashboard.filters import DashboardFilters
 from metrics.dashboard.quantiles import (
     QUARTILES,
+    PercentileDisc,
     nearest_rank,
 )
-from metrics.dashboard.queries import daily, latest_episode_ids
+from metrics.dashboard.queries import daily, latest_episode_ids, session_ids
 from metrics.models import (
     DailyOperation,
     Operation,
@@ -39,29 +48,65 @@ def operation_names(project: Project, filters: DashboardFilters, *, limit: int =
     )
 
 
-def operation_by_episode(
-    project: Project, filters: DashboardFilters, name: str
-) -> dict[str, dict]:
-    """Duration quartiles (and "n") of each occurrence of ``name`` in the latest episodes."""
+@dataclass(frozen=True)
+class EpisodeDurations:
+    boxes: dict[str, dict]  # episode code -> duration quartiles and "n"
+    # Runs of these episodes with occurrences of the name whose operations aged out under
+    # retention: their durations are not in the boxes.
+    aged_out_runs: int = 0
+
+
+def operation_by_episode(project: Project, filters: DashboardFilters, name: str
+                         ) -> EpisodeDurations:
+    """Duration quartiles (and "n") of each occurrence of ``name`` in the latest episodes.
+
+    Only that name's rows of these episodes' runs are read, from the (session, name,
+    duration) index alone.
+    """
     episodes = latest_episode_ids(project, filters, limit=BOX_EPISODES)
     if not episodes:
-        return {}
-    episode_of = dict(
-        filters.sessions(project).filter(episode_id__in=episodes).order_by()
-        .values_list("pk", "episode__code")
-    )
-    # The durations of these few episodes' occurrences are fetched and ranked here: grouped
-    # by episode in SQL they would need a join to every session of the project.
-    durations: dict[str, list[float]] = defaultdict(list)
+        return EpisodeDurations({})
+    runs = filters.sessions(project).filter(episode_id__in=episodes).order_by()
+    episode_of = dict(runs.filter(detail_pruned_at__isnull=True)
+                      .values_list("pk", "episode__code"))
     occurrences = Operation.objects.filter(
         session_id__in=list(episode_of), name=name, duration_s__isnull=False
-    ).values_list("session_id", "duration_s")
-    for session_id, duration in occurrences.iterator(chunk_size=10_000):
+    ).order_by()
+    quartiles = _quartiles_in_sql if connection.vendor == "postgresql" else _quartiles_here
+    return EpisodeDurations(
+        boxes=dict(sorted(quartiles(occurrences, episode_of).items())),
+        aged_out_runs=OperationStat.objects.filter(
+            session_id__in=session_ids(runs.filter(detail_pruned_at__isnull=False)),
+            name=name, occurrences__gt=0,
+        ).count(),
+    )
+
+
+def _quartiles_in_sql(occurrences: QuerySet, episode_of: dict[int, str]) -> dict[str, dict]:
+    """Grouped by episode in the query: each run's episode is spelled out by run id, so
+    no session row is joined and the index holds every column read."""
+    runs_of: dict[str, list[int]] = defaultdict(list)
+    for pk, code in episode_of.items():
+        runs_of[code].append(pk)
+    episode = Case(*(When(session_id__in=pks, then=Value(code)) for code, pks in runs_of.items()),
+                   output_field=CharField())
+    rows = occurrences.annotate(code=episode).values("code").annotate(
+        n=Count("duration_s"),
+        **{f"q{i}": PercentileDisc("duration_s", q, output_field=FloatField())
+           for i, q in enumerate(QUARTILES)},
+    )
+    return {row["code"]: {"n": row["n"], **{q: row[f"q{i}"] for i, q in enumerate(QUARTILES)}}
+            for row in rows}
+
+
+def _quartiles_here(occurrences: QuerySet, episode_of: dict[int, str]) -> dict[str, dict]:
+    """Without ordered-set aggregates (SQLite): the few episodes' durations, ranked here."""
+    durations: dict[str, list[float]] = defaultdict(list)
+    rows = occurrences.values_list("session_id", "duration_s")
+    for session_id, duration in rows.iterator(chunk_size=10_000):
         durations[episode_of[session_id]].append(duration)
-    return {
-        code: {"n": len(values), **{q: nearest_rank(values, q) for q in QUARTILES}}
-        for code, values in sorted(durations.items())
-    }
+    return {code: {"n": len(values), **{q: nearest_rank(values, q) for q in QUARTILES}}
+            for code, values in durations.items()}
 
 
 # Percentiles of the runs over time and by release come from at most this many runs of the

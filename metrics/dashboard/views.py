@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from metrics import permissions, selectors
-from metrics.analysis.pricing import what_if_cost
+from metrics.analysis.pricing import aged_out_sessions, what_if_cost
 from metrics.dashboard import (
     comparisons,
     csv_tables,
@@ -504,7 +504,9 @@ def operations(request: HttpRequest) -> HttpResponse:
     project, filters = ctx["project"], ctx["filters"]
     names = operation_trends.operation_names(project, filters)
     name = request.GET.get("name", "").strip() or (names[0] if names else "")
-    by_episode = operation_trends.operation_by_episode(project, filters, name) if name else {}
+    durations = (operation_trends.operation_by_episode(project, filters, name) if name
+                 else operation_trends.EpisodeDurations({}))
+    by_episode = durations.boxes
     if _wants_csv(request):
         return csv_tables.operation_by_episode_csv(name, by_episode)
     sample = operation_trends.sample_runs(project, filters, name) if name else None
@@ -512,6 +514,7 @@ def operations(request: HttpRequest) -> HttpResponse:
     by_release = operation_trends.operation_by_release(sample) if name else []
     ctx.update(
         names=names, name=name, by_episode=by_episode, over_time=over_time,
+        aged_out_runs=durations.aged_out_runs,
         by_release=by_release, keep=[("name", name)] if name else [],
         charts=figures.operation_figures(by_episode, over_time, by_release),
         sample_step=sample.step if sample else 1, runs_sampled=operation_trends.RUNS_SAMPLED,
@@ -568,6 +571,8 @@ def _what_if(request: HttpRequest, project: Project, filters: DashboardFilters) 
                                           provider=provider, model=model,
                                           at_call_time=at_call_time)
             result["unpriced_calls"] = sum(row.unpriced_calls for row in result["rows"])
+            if at_call_time:
+                result["aged_out_sessions"] = aged_out_sessions(project, episodes)
         except ModelPrice.DoesNotExist:
             result["error"] = f"There is no price for {chosen}; add one in the admin."
     return result
