@@ -13,7 +13,7 @@ from tests.factories import big_payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
-BEFORE = ("metrics", "0019_page_read_indexes")
+BEFORE = ("metrics", "0020_cost_write_1h")
 
 
 def _today() -> date:

@@ -30,7 +30,7 @@ def unpartition(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('metrics', '0019_page_read_indexes'),
+        ('metrics', '0020_cost_write_1h'),
     ]
 
     operations = [
