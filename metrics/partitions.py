@@ -197,11 +197,13 @@ def _advance_session_keys(cursor, block: int) -> None:
     """Move the session sequence to ``block`` unless it is past it already."""
     cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [SESSION_TABLE])
     sequence = cursor.fetchone()[0]
-    cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
-    last_value, is_called = cursor.fetchone()
-    if last_value < block:
-        # setval(block, false): the next session gets ``block`` itself
-        cursor.execute("SELECT setval(%s, %s, false)", [sequence, block])
+    cursor.execute(f"SELECT last_value FROM {sequence}")
+    if cursor.fetchone()[0] < block:
+        # setval(key, false): the next session gets ``key`` itself; past any session of
+        # the block already there (a sequence moved back by hand), never onto one
+        cursor.execute(f"SELECT GREATEST(%s, COALESCE(MAX(id), 0) + 1) FROM {SESSION_TABLE}",
+                       [block])
+        cursor.execute("SELECT setval(%s, %s, false)", [sequence, cursor.fetchone()[0]])
 
 
 def maintain_partitions(*, now: datetime | None = None) -> list[str]:
