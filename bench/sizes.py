@@ -71,9 +71,12 @@ def measure() -> dict:
         cursor.execute("VACUUM ANALYZE")
         sizes = {}
         for table in TABLES:
-            cursor.execute(f"SELECT count(*), pg_table_size(%s), pg_indexes_size(%s) "
-                           f"FROM {table}", [table, table])
-            rows, heap, index = cursor.fetchone()
+            # A partitioned table's own size is 0: its partitions hold the rows.
+            cursor.execute("SELECT sum(pg_table_size(relid)), sum(pg_indexes_size(relid)) "
+                           "FROM pg_partition_tree(%s)", [table])
+            heap, index = cursor.fetchone()
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            rows = cursor.fetchone()[0]
             per_row = max(rows, 1)  # an empty table: its pages, per nothing
             sizes[table] = {"rows": rows, "heap_bytes_per_row": round(heap / per_row, 1),
                             "index_bytes_per_row": round(index / per_row, 1)}
