@@ -112,8 +112,13 @@ def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
     return {str(k)[:NAME_MAX]: v for k, v in list(value.items())[:MAX_KEYS]}
 
 
+_MAX_COUNT = 2**53
+
+
 def count(value: Any) -> int:
     """A token or event count as the server takes it: 0 to 2**53 (bad values become 0)."""
+    if type(value) is int and 0 <= value <= _MAX_COUNT:  # the usual case, kept short
+        return value
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):
