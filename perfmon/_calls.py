@@ -165,8 +165,17 @@ def new_call(op: OperationMetrics | None, tokens_used: int, cost: float | None,
     call.at_ns = now - round(latency_s * 1e9) if latency_s else now
     call.provider, call.model = fields["provider"], fields["model"]
     call.latency_s = None if latency_s is None else max(0.0, float(latency_s))
-    for field in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
-        setattr(call, field, _optional_count(fields[field]))  # negative: the server refuses
+    # Counts the server takes (a negative one it would refuse), written out: this runs for
+    # every recorded call.
+    count = _wire.count
+    value = fields["prompt_tokens"]
+    call.prompt_tokens = None if value is None else count(value)
+    value = fields["completion_tokens"]
+    call.completion_tokens = None if value is None else count(value)
+    value = fields["cached_tokens"]
+    call.cached_tokens = None if value is None else count(value)
+    value = fields["cache_write_tokens"]
+    call.cache_write_tokens = None if value is None else count(value)
     call.cache_write_1h_tokens = _part("cache_write_1h_tokens", fields, "cache_write_tokens")
     call.reasoning_tokens = _part("reasoning_tokens", fields, "completion_tokens")
     call.streamed = bool(fields["streamed"])
