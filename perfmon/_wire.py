@@ -76,7 +76,11 @@ MODEL_MAX = 128
 # code building one payload (or recording one call) can tell how many of its values were
 # fitted: the session's SDK report says so, and nothing is changed silently.
 
-_fits = threading.local()
+class _Fits(threading.local):
+    n = 0  # a class default: reading it on a new thread raises and catches nothing
+
+
+_fits = _Fits()
 
 
 def note_fitted() -> None:
