@@ -53,6 +53,9 @@ class Ledger:
         )
 
 
+_NO_TOKENS = Ledger()
+
+
 #: json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str), built once: dumps
 #: with these options makes a new encoder (and the C encoder under it) for every call. The C
 #: encoder keeps no table of the containers it is in: a prompt that contains itself fails
@@ -100,7 +103,7 @@ class Call:
         self._last_ns: int | None = None  # when the last stream event arrived
         self.attempts = 0
         self.streamed = False
-        self.ledger = Ledger()
+        self.ledger = _NO_TOKENS  # replaced (never changed) when a response tells
         self._once = [True]  # list.pop() is atomic: a finalizer thread cannot record twice
         self.endpoint: Any = None  # the _patch.Endpoint that reads its response and events
         self.state: dict[str, Any] = {}  # what a stream's reader keeps between events
