@@ -146,7 +146,10 @@ def _error_fields(error: bool | str | BaseException, message: str | None) -> tup
 
 
 def _part(name: str, fields: dict[str, Any], whole: str) -> int:
-    """A part of another count, cut to it: the server refuses a session whose part is larger."""
+    """A part of another count, cut to it: the server refuses a session whose part is larger.
+    None (the provider said nothing: the integrations pass it) is 0, not a value fitted."""
+    if fields[name] is None:
+        return 0
     whole_value = fields[whole]
     part, limit = _wire.count(fields[name]), 0 if whole_value is None else _wire.count(whole_value)
     if part > limit:
