@@ -76,10 +76,11 @@ def _optional(value: float | None) -> float | None:
 def get_model_price(model: str) -> ModelPrice | None:
     """The price for ``model``; dated or ``-latest`` variants fall back to the base name."""
     key = model.lower()
-    with _lock:
-        price = _PRICES.get(key)
-        if price is None:
-            price = _PRICES.get(_VERSION_SUFFIX.sub("", key))
+    # Read without the lock (one dict lookup is atomic; register_model_price replaces a whole
+    # entry under it): this runs for every recorded call.
+    price = _PRICES.get(key)
+    if price is None:
+        price = _PRICES.get(_VERSION_SUFFIX.sub("", key))
     return price
 
 

@@ -76,7 +76,11 @@ MODEL_MAX = 128
 # code building one payload (or recording one call) can tell how many of its values were
 # fitted: the session's SDK report says so, and nothing is changed silently.
 
-_fits = threading.local()
+class _Fits(threading.local):
+    n = 0  # a class default: reading it on a new thread raises and catches nothing
+
+
+_fits = _Fits()
 
 
 def note_fitted() -> None:
@@ -112,8 +116,13 @@ def mapping(value: dict[Any, Any] | None) -> dict[str, Any]:
     return {str(k)[:NAME_MAX]: v for k, v in list(value.items())[:MAX_KEYS]}
 
 
+_MAX_COUNT = 2**53
+
+
 def count(value: Any) -> int:
     """A token or event count as the server takes it: 0 to 2**53 (bad values become 0)."""
+    if type(value) is int and 0 <= value <= _MAX_COUNT:  # the usual case, kept short
+        return value
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):

@@ -13,6 +13,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
+from json.encoder import c_make_encoder, encode_basestring
 from typing import Any
 
 from perfmon._core import describe_error
@@ -33,15 +34,35 @@ class Ledger:
     __slots__ = ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
                  "cache_write_1h_tokens", "reasoning_tokens", "total_tokens")
 
-    def __init__(self, **counts: int | None) -> None:
-        for name in self.__slots__:
-            setattr(self, name, counts.get(name))
+    def __init__(self, *, prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                 cached_tokens: int | None = None, cache_write_tokens: int | None = None,
+                 cache_write_1h_tokens: int | None = None, reasoning_tokens: int | None = None,
+                 total_tokens: int | None = None) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.cached_tokens = cached_tokens
+        self.cache_write_tokens = cache_write_tokens
+        self.total_tokens = total_tokens
         # The server refuses a whole session over a part larger than its whole: a part that
         # does not fit (a provider's odd report) is dropped, not sent.
-        if (self.reasoning_tokens or 0) > (self.completion_tokens or 0):
-            self.reasoning_tokens = None
-        if (self.cache_write_1h_tokens or 0) > (self.cache_write_tokens or 0):
-            self.cache_write_1h_tokens = None
+        self.reasoning_tokens = (None if (reasoning_tokens or 0) > (completion_tokens or 0)
+                                 else reasoning_tokens)
+        self.cache_write_1h_tokens = (
+            None if (cache_write_1h_tokens or 0) > (cache_write_tokens or 0)
+            else cache_write_1h_tokens
+        )
+
+
+_NO_TOKENS = Ledger()
+
+
+#: json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str), built once: dumps
+#: with these options makes a new encoder (and the C encoder under it) for every call. The C
+#: encoder keeps no table of the containers it is in: a prompt that contains itself fails
+#: with RecursionError instead of ValueError (either way the call is not recorded).
+_PROMPT_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+_c_encoder = None if c_make_encoder is None else c_make_encoder(
+    None, str, encode_basestring, None, ": ", ", ", True, False, True)
 
 
 def prompt_snapshot(prompt: Any) -> str | None:
@@ -49,11 +70,9 @@ def prompt_snapshot(prompt: Any) -> str | None:
     starts so a caller that edits its message list afterwards changes nothing."""
     if prompt is None:
         return None
-    return json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    if _c_encoder is None:  # pragma: no cover - a Python without the C accelerator
+        return _PROMPT_ENCODER.encode(prompt)
+    return "".join(_c_encoder(prompt, 0))
 
 
 def read(obj: Any, *path: str) -> Any:
@@ -61,7 +80,7 @@ def read(obj: Any, *path: str) -> Any:
     for name in path:
         if obj is None:
             return None
-        obj = _field(obj, name)
+        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
     return obj
 
 
@@ -84,7 +103,7 @@ class Call:
         self._last_ns: int | None = None  # when the last stream event arrived
         self.attempts = 0
         self.streamed = False
-        self.ledger = Ledger()
+        self.ledger = _NO_TOKENS  # replaced (never changed) when a response tells
         self._once = [True]  # list.pop() is atomic: a finalizer thread cannot record twice
         self.endpoint: Any = None  # the _patch.Endpoint that reads its response and events
         self.state: dict[str, Any] = {}  # what a stream's reader keeps between events
@@ -119,10 +138,12 @@ class Call:
         except Exception:  # recording must never break the caller's model call
             log.debug("perfmon: could not record a %s call", self.provider, exc_info=True)
 
-    def read_response(self, response: Any) -> None:
+    def read_response(self, response: Any, parsed: bool = False) -> None:
+        """``parsed``: the response is one of the client's own models, so not a raw response
+        (asking a pydantic model for an attribute it lacks raises and catches an error)."""
         try:
-            raw = getattr(response, "http_response", None)  # from .with_raw_response
-            if raw is not None:
+            raw = None if parsed else getattr(response, "http_response", None)
+            if raw is not None:  # from .with_raw_response
                 response = raw.json()
             self.endpoint.response(self, response)
         except Exception:

@@ -44,6 +44,7 @@ class Client:
     async_: type  # defines async request
     streams: tuple[type, ...]
     async_streams: tuple[type, ...]
+    models: tuple[type, ...] = ()  # the package's response models (never raw responses)
 
 
 class Instrumentation:
@@ -136,7 +137,7 @@ class Instrumentation:
                 return _call.watch_async_stream(result, call)
         except Exception:  # a stream we cannot observe: record what we know, now
             log.debug("perfmon: cannot observe a %s stream", call.provider, exc_info=True)
-        call.read_response(result)
+        call.read_response(result, isinstance(result, classes.models))
         call.finish()
         return result
 

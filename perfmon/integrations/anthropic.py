@@ -81,6 +81,7 @@ _CLASSES = Client(
     async_=_base_client.AsyncAPIClient,
     streams=(_streaming.Stream,),
     async_streams=(_streaming.AsyncStream,),
+    models=(anthropic.BaseModel,),
 )
 _INSTRUMENTATION = Instrumentation(PROVIDER, ENDPOINTS)
 

@@ -28,7 +28,19 @@ PROVIDER = "openai"
 
 
 def _chat_usage(call: Call, usage: Any) -> None:
-    if usage is not None:
+    if usage is None:
+        return
+    if not isinstance(usage, dict):  # the client's model: its attributes, read directly
+        prompt_details = getattr(usage, "prompt_tokens_details", None)
+        completion_details = getattr(usage, "completion_tokens_details", None)
+        call.ledger = Ledger(
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            cached_tokens=read(prompt_details, "cached_tokens"),
+            reasoning_tokens=read(completion_details, "reasoning_tokens"),
+            total_tokens=getattr(usage, "total_tokens", None),
+        )
+    else:
         call.ledger = Ledger(
             prompt_tokens=read(usage, "prompt_tokens"),
             completion_tokens=read(usage, "completion_tokens"),
@@ -98,6 +110,7 @@ _CLASSES = Client(
     async_=_base_client.AsyncAPIClient,
     streams=(_streaming.Stream,),
     async_streams=(_streaming.AsyncStream,),
+    models=(openai.BaseModel,),
 )
 _INSTRUMENTATION = Instrumentation(PROVIDER, ENDPOINTS)
 

@@ -79,6 +79,34 @@ def test_a_chat_completion_becomes_one_call_of_the_current_operation(provider):
     assert "landlord" not in json.dumps(session.to_dict())  # the prompt itself is never kept
 
 
+def test_counts_openai_does_not_report_are_not_counted_as_fitted(provider):
+    # OpenAI reports no cache writes: the 1-hour part is None, sent as 0, and nothing was
+    # fitted to the server's limits (the session's SDK report says how many values were).
+    perfmon.instrument_openai()
+    with monitor.session("s1") as session:
+        create(sync_client(provider))
+        create(sync_client(provider))
+    session.to_dict()
+    assert session.fitted_in_payload == 0
+    assert len(session.api_call_records) == 2
+
+
+def test_a_raw_response_is_read_for_its_tokens(provider):
+    provider.completion = LEDGER
+    perfmon.instrument_openai()
+    with monitor.session("s1") as session:
+        raw = sync_client(provider).chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=MESSAGES)
+
+    assert raw.parse().usage.prompt_tokens == 1200  # the caller's object works
+    call = only_call(session)
+    assert call["model"] == "gpt-4o-2024-08-06"
+    assert (call["prompt_tokens"], call["cached_tokens"]) == (1200, 1024)
+    assert (call["completion_tokens"], call["reasoning_tokens"]) == (300, 120)
+    assert call["total_tokens"] == 1500
+    assert call["prompt_hash"] == prompt_hash(MESSAGES)
+
+
 def test_a_stream_with_usage_records_tokens_and_time_to_first_token(provider):
     provider.completion = Completion(prompt_tokens=40, completion_tokens=9, cached_tokens=0,
                                      text="one two three four", latency_s=0.03,
