@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-from anthropic import _base_client, _streaming
+from anthropic import _base_client, _streaming, _types
 
 from perfmon.integrations._call import Call, Ledger, read
 from perfmon.integrations._patch import Client, Endpoint, Instrumentation
@@ -69,9 +69,12 @@ def _event(call: Call, event: Any) -> None:
 
 
 def _prompt(body: dict[str, Any]) -> Any:
-    if body.get("system") is None:
+    system = body.get("system")
+    # The client passes its "not given" placeholder for a call without a system prompt:
+    # hashed as is, its repr (a memory address) would make each process's hash its own.
+    if system is None or isinstance(system, (_types.NotGiven, _types.Omit)):
         return body.get("messages")
-    return {"system": body.get("system"), "messages": body.get("messages")}
+    return {"system": system, "messages": body.get("messages")}
 
 
 ENDPOINTS = {"/v1/messages": Endpoint(_prompt, _message, _event)}

@@ -89,6 +89,18 @@ def test_a_message_becomes_one_call_with_every_input_token_in_prompt_tokens(prov
     assert call["prompt_hash"] == hashlib.sha256(text.encode()).hexdigest()
 
 
+def test_a_call_without_a_system_prompt_hashes_its_messages_alone(provider):
+    """The same prompt has the same hash in every process: the client's placeholder for
+    the system prompt it was not given is no part of it."""
+    provider.completion = LEDGER
+    perfmon.instrument_anthropic()
+    with monitor.session("s1") as session:
+        sync_client(provider).messages.create(model=MODEL, max_tokens=512, messages=MESSAGES)
+
+    text = json.dumps(MESSAGES, sort_keys=True, ensure_ascii=False)
+    assert only_call(session)["prompt_hash"] == hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_the_stream_helper_records_the_final_usage(provider):
     provider.completion = Completion(**{**LEDGER.__dict__, "latency_s": 0.02,
                                         "chunk_delay_s": 0.005})
