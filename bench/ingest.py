@@ -17,8 +17,9 @@ Starts gunicorn as the production docs run it (``perfmon_site.asgi:application``
   they do in ingest's figure).
 
 Each HTTP window and the COPY window after it make one ratio (http / copy); the result
-is the median of the WINDOWS ratios with their min and max. Both windows count in
-sessions and time; nothing runs longer than a few seconds past WINDOWS * 2 * WINDOW_S.
+is the median of the WINDOWS ratios with their min and max. Every window is capped in
+sessions as well as time, so the measurement takes at most about WINDOWS * 2 * WINDOW_S
+seconds (plus preparing the bodies and migrating the scratch database).
 At the end every posted operation is checked to be stored. Prints one JSON object on its
 last line: ratio_median, ratio_min, ratio_max, per-window rates, p50_ms, p99_ms (over all
 HTTP requests), all_operations_stored and target_ratio.
