@@ -1,13 +1,32 @@
-"""Ingest throughput over real HTTP against the raw PostgreSQL COPY rate of the same rows.
+"""Ingest throughput over real HTTP against the raw PostgreSQL COPY rate of the same rows,
+in alternating windows of the same run.
 
-Starts gunicorn (2 sync workers) on a scratch PostgreSQL database, posts gzipped sessions
-of 1,000 operations and 50 API calls from concurrent clients for a bounded time, checks
-that every operation was stored, then COPYs the same rows into a scratch table in the
-same run. Prints one JSON object on its last line:
-ops_per_s_http, ops_per_s_copy, ratio (http / copy), p50_ms, p99_ms.
+Starts gunicorn as the production docs run it (``perfmon_site.asgi:application``, the
+``asgi`` worker class, 2 workers) on a scratch PostgreSQL database. Then WINDOWS times
+(default 5), one after the other:
 
-Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
-(BENCH_REDIS, default redis://127.0.0.1:6379/14) on loopback.
+- an HTTP window: 4 concurrent clients post gzipped sessions of 1,000 operations and 50
+  API calls for WINDOW_S seconds (default 4); its rate is the operations the database
+  gained in the window over its wall time;
+- a COPY floor window: the same rows a request writes (1,000 operation rows in binary, as
+  ingest sends them, and 50 API-call rows in text, as ingest sends them) COPYed over one
+  connection, one transaction per session, for WINDOW_S seconds, into scratch tables shaped
+  like the real ones: ``LIKE ... INCLUDING ALL`` of each, partitioned by session_id like
+  them (one partition), so the same columns, defaults, unique keys and indexes, but no
+  foreign keys; its rate is operation rows per second (the API calls ride along, as
+  they do in ingest's figure).
+
+Each HTTP window and the COPY window after it make one ratio (http / copy); the result
+is the median of the WINDOWS ratios with their min and max. Every window is capped in
+sessions as well as time, so the measurement takes at most about WINDOWS * 2 * WINDOW_S
+seconds (plus preparing the bodies and migrating the scratch database).
+At the end every posted operation is checked to be stored. Prints one JSON object on its
+last line: ratio_median, ratio_min, ratio_max, per-window rates, p50_ms, p99_ms (over all
+HTTP requests), all_operations_stored and target_ratio.
+
+Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432; database BENCH_DB,
+default perfmon_bench) and Redis (BENCH_REDIS, default redis://127.0.0.1:6379/12) on
+loopback.
 """
 
 import gzip
@@ -22,17 +41,38 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from servers import ROOT, Gunicorn, create_api_key, manage, recreate_database, server_env
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
-DB_NAME = "perfmon_bench"
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
+DB_NAME = os.environ.get("BENCH_DB", "perfmon_bench")
 OPERATIONS, API_CALLS = 1000, 50
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
-DURATION_S = float(os.environ.get("BENCH_DURATION_S", "20"))
-MAX_SESSIONS = 2000  # per run, whatever the duration
-COPY_ROWS = 100_000
+WORKERS = 2  # the production command: 2 asgi workers per 2 cores (README, docs/scaling.md)
+WINDOWS = int(os.environ.get("BENCH_WINDOWS", "5"))
+WINDOW_S = float(os.environ.get("BENCH_WINDOW_S", "4"))
+# Caps per window, whatever its duration: sessions posted, and sessions COPYed.
+HTTP_SESSIONS_PER_WINDOW, COPY_SESSIONS_PER_WINDOW = 250, 600
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+# The columns and PostgreSQL types ingest.bulk COPYs (operations in binary, calls in text).
+OPS_COLUMNS = (
+    "id", "session_id", "client_id", "parent_client_id", "parent_id", "name", "started_at",
+    "ended_at", "duration_s", "success", "error", "metadata", "cache_hits", "cache_misses",
+)
+OPS_TYPES = (
+    "int8", "int8", "varchar", "varchar", "int8", "varchar", "timestamptz",
+    "timestamptz", "float8", "bool", "text", "jsonb", "int4", "int4",
+)
+CALLS_COLUMNS = (
+    "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
+    "at", "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
+    "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "total_tokens",
+    "cost_usd", "cost_source", "prompt_hash", "error", "error_message", "streamed",
+    "time_to_first_token_s", "attempts",
+)
+FLOOR_TABLES = {"metrics_operation": "bench_floor_ops", "metrics_apicall": "bench_floor_calls"}
 
 
 def payload(session_id: str) -> dict:
@@ -71,12 +111,27 @@ def payload(session_id: str) -> dict:
 
 
 
-def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
+class Jsonb(str):
+    """JSON text sent as a binary jsonb value, as ingest.bulk sends metadata."""
+
+
+class JsonbDumper(Dumper):
+    format = Format.BINARY
+    oid = 3802  # jsonb
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+def run_clients(port: int, key: str, bodies: list[bytes], *, duration_s: float
+                ) -> tuple[float, list[float], int]:
+    """Post ``bodies`` from CLIENTS connections until they run out or ``duration_s``
+    passes; (wall seconds, latencies of the requests, how many were not 201)."""
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
     next_body = iter(range(len(bodies)))
-    deadline = time.monotonic() + DURATION_S
+    deadline = time.monotonic() + duration_s
 
     def client() -> None:
         nonlocal failures
@@ -97,6 +152,7 @@ def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[f
                 latencies.append(elapsed)
                 if response.status != 201:
                     failures += 1
+        conn.close()
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     began = time.perf_counter()
@@ -107,45 +163,103 @@ def run_clients(port: int, key: str, bodies: list[bytes]) -> tuple[float, list[f
     return time.perf_counter() - began, latencies, failures
 
 
-def copy_rate(database_url: str) -> float:
-    """Rows/s for COPY of operation rows (as ingest writes them) into a scratch table."""
-    sessions = COPY_ROWS // OPERATIONS
-    rows_by_session = []
-    for s in range(sessions):
-        ops = payload(f"copy{s}")["operations"]
-        rows_by_session.append([
-            (s, op["id"], op["parent_id"], op["name"], datetime.fromisoformat(op["started_at"]),
-             datetime.fromisoformat(op["ended_at"]), op["duration_s"], op["success"],
-             op["error"], json.dumps(op["metadata"]), op.get("cache_hits", 0),
-             op.get("cache_misses", 0))
-            for op in ops
-        ])
-    columns = ("session_id, client_id, parent_client_id, name, started_at, ended_at, "
-               "duration_s, success, error, metadata, cache_hits, cache_misses")
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_copy_ops")
-        # Same columns, defaults and indexes as the real table (LIKE copies no FKs).
-        conn.execute("CREATE TABLE bench_copy_ops (LIKE metrics_operation INCLUDING ALL)")
-        conn.commit()
-        began = time.perf_counter()
-        for rows in rows_by_session:  # one transaction per session, as ingest does
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY bench_copy_ops ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            conn.commit()
-        elapsed = time.perf_counter() - began
-        conn.execute("DROP TABLE bench_copy_ops")
-        conn.commit()
-    return sessions * OPERATIONS / elapsed
+def create_floor_tables(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Scratch copies of the raw tables, partitioned like them; their index definitions."""
+    indexes = {}
+    for real, floor in FLOOR_TABLES.items():
+        conn.execute(f"DROP TABLE IF EXISTS {floor}")
+        partitioned = conn.execute(
+            "SELECT relkind = 'p' FROM pg_class WHERE relname = %s", [real]).fetchone()[0]
+        # INCLUDING ALL: columns, defaults, the primary and unique keys and every index;
+        # LIKE copies no foreign keys.
+        if partitioned:
+            conn.execute(f"CREATE TABLE {floor} (LIKE {real} INCLUDING ALL) "
+                         "PARTITION BY RANGE (session_id)")
+            conn.execute(f"CREATE TABLE {floor}_p PARTITION OF {floor} "
+                         "FOR VALUES FROM (MINVALUE) TO (MAXVALUE)")
+            leaf = f"{floor}_p"
+        else:
+            conn.execute(f"CREATE TABLE {floor} (LIKE {real} INCLUDING ALL)")
+            leaf = floor
+        got = [row[0] for row in conn.execute(
+            "SELECT regexp_replace(pg_get_indexdef(indexrelid), '^.* USING ', '') "
+            "FROM pg_index WHERE indrelid = %s::regclass ORDER BY 1", [leaf])]
+        want = [row[0] for row in conn.execute(
+            "SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') "
+            "FROM pg_index i WHERE i.indrelid = ("
+            "  SELECT coalesce((SELECT c.oid FROM pg_inherits h JOIN pg_class c "
+            "  ON c.oid = h.inhrelid WHERE h.inhparent = %s::regclass "
+            "  ORDER BY c.relname DESC LIMIT 1), %s::regclass)) ORDER BY 1", [real, real])]
+        if got != want:
+            raise RuntimeError(f"{floor} has indexes {got}, {real}'s partitions {want}")
+        indexes[real] = got
+    conn.commit()
+    return indexes
 
 
-def stored_operations(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(
-            "SELECT count(*) FROM metrics_operation o JOIN metrics_session s "
-            "ON s.id = o.session_id WHERE s.external_id LIKE 'bench%'"
-        ).fetchone()[0]
+def floor_rows(first_session: int, sessions: int, first_id: int
+               ) -> list[tuple[list[tuple], list[tuple]]]:
+    """The rows ingest.bulk writes for ``sessions`` sessions of the posted payload."""
+    template = payload("floor")
+    ops_template = []
+    for index, op in enumerate(template["operations"]):
+        ops_template.append((
+            index, op["id"], op["parent_id"], op["name"],
+            datetime.fromisoformat(op["started_at"]), datetime.fromisoformat(op["ended_at"]),
+            op["duration_s"], op["success"], op["error"], Jsonb(json.dumps(op["metadata"])),
+            op.get("cache_hits", 0), op.get("cache_misses", 0)))
+    index_of = {op["id"]: i for i, op in enumerate(template["operations"])}
+    out = []
+    next_id = first_id
+    for s in range(first_session, first_session + sessions):
+        base = next_id
+        ops = [(base + i, s, cid, parent, None if parent is None else base + index_of[parent],
+                *rest) for i, cid, parent, *rest in ops_template]
+        next_id += len(ops)
+        calls = [
+            (s, c["id"], c["operation_id"], base + index_of[c["operation_id"]], c["provider"],
+             c["model"], datetime.fromisoformat(c["at"]), c["latency_s"], c["prompt_tokens"],
+             c["completion_tokens"], c["cached_tokens"], c["cache_write_tokens"], 0, 0,
+             c["total_tokens"], None, "pending", None, False, None, False, None, 1)
+            for c in template["api_calls"]
+        ]
+        out.append((ops, calls))
+    return out
+
+
+def copy_window(conn: psycopg.Connection, rows: list[tuple[list[tuple], list[tuple]]],
+                *, duration_s: float) -> tuple[float, int]:
+    """COPY sessions' rows, one transaction per session, until they run out or
+    ``duration_s`` passes; (wall seconds, operation rows copied)."""
+    ops_sql = (f"COPY {FLOOR_TABLES['metrics_operation']} ({', '.join(OPS_COLUMNS)}) "
+               "FROM STDIN (FORMAT BINARY)")
+    calls_sql = f"COPY {FLOOR_TABLES['metrics_apicall']} ({', '.join(CALLS_COLUMNS)}) FROM STDIN"
+    copied = 0
+    began = time.perf_counter()
+    deadline = time.monotonic() + duration_s
+    for ops, calls in rows:
+        if time.monotonic() >= deadline:
+            break
+        with conn.cursor() as cur:
+            with cur.copy(ops_sql) as copy:
+                copy.set_types(OPS_TYPES)
+                for row in ops:
+                    copy.write_row(row)
+            with cur.copy(calls_sql) as copy:
+                for row in calls:
+                    copy.write_row(row)
+        conn.commit()
+        copied += len(ops)
+    return time.perf_counter() - began, copied
+
+
+def stored_operations(conn: psycopg.Connection) -> int:
+    count = conn.execute(
+        "SELECT count(*) FROM metrics_operation o JOIN metrics_session s "
+        "ON s.id = o.session_id WHERE s.external_id LIKE 'bench%'"
+    ).fetchone()[0]
+    conn.commit()
+    return count
 
 
 def main() -> None:
@@ -154,42 +268,75 @@ def main() -> None:
     env = server_env(database_url, CELERY_BROKER_URL=REDIS, INGEST_RATE_LIMIT_PER_MINUTE="0")
     manage(env, "migrate", "-v0")
     key = create_api_key(env, "bench")
-    count = min(MAX_SESSIONS, int(DURATION_S * 40))
+    count = WINDOWS * HTTP_SESSIONS_PER_WINDOW
     print(f"preparing {count} gzipped sessions of {OPERATIONS} operations...", flush=True)
     bodies = [gzip.compress(json.dumps(payload(f"bench{n}")).encode(), 5) for n in range(count)]
 
-    server = Gunicorn(env, workers=2).start()
+    http_rates, copy_rates, ratios, latencies = [], [], [], []
+    failures = posted = 0
+    server = Gunicorn(env, workers=WORKERS, app="perfmon_site.asgi:application",
+                      worker_class="asgi").start()
     try:
-        # Warm-up, not measured: each worker's first requests import code and connect.
-        warm = [gzip.compress(json.dumps(payload(f"warm{n}")).encode(), 5) for n in range(6)]
-        run_clients(server.port, key, warm)
-        elapsed, latencies, failures = run_clients(server.port, key, bodies)
+        with psycopg.connect(database_url) as conn:
+            conn.adapters.register_dumper(Jsonb, JsonbDumper)
+            indexes = create_floor_tables(conn)
+            # Warm-up, not measured: each worker's first requests import code and connect.
+            warm = [gzip.compress(json.dumps(payload(f"warm{n}")).encode(), 5)
+                    for n in range(6)]
+            run_clients(server.port, key, warm, duration_s=60)
+            floor_session, floor_id = 1, 1
+            for window in range(WINDOWS):
+                batch = bodies[posted : posted + HTTP_SESSIONS_PER_WINDOW]
+                before = stored_operations(conn)
+                elapsed, window_latencies, window_failures = run_clients(
+                    server.port, key, batch, duration_s=WINDOW_S)
+                gained = stored_operations(conn) - before
+                posted += len(window_latencies)
+                latencies += window_latencies
+                failures += window_failures
+                http_rates.append(gained / elapsed)
+
+                rows = floor_rows(floor_session, COPY_SESSIONS_PER_WINDOW, floor_id)
+                copy_elapsed, copied = copy_window(conn, rows, duration_s=WINDOW_S)
+                floor_session += COPY_SESSIONS_PER_WINDOW
+                floor_id += COPY_SESSIONS_PER_WINDOW * OPERATIONS
+                copy_rates.append(copied / copy_elapsed)
+                ratios.append(http_rates[-1] / copy_rates[-1])
+                print(f"window {window + 1}: HTTP {len(window_latencies)} sessions, "
+                      f"{http_rates[-1]:,.0f} ops/s; COPY {copied // OPERATIONS} sessions, "
+                      f"{copy_rates[-1]:,.0f} rows/s; ratio {ratios[-1]:.3f}", flush=True)
+            stored = stored_operations(conn)
+            for floor in FLOOR_TABLES.values():
+                conn.execute(f"DROP TABLE {floor}")
+            conn.commit()
     finally:
         server.stop()
     subprocess.run([sys.executable, "-m", "celery", "-A", "perfmon_site", "purge", "-f"],
                    cwd=ROOT, env=env, capture_output=True, timeout=60)
 
-    sent_ops = len(latencies) * OPERATIONS
-    stored = stored_operations(database_url)
-    ops_http = stored / elapsed
-    print(f"HTTP: {len(latencies)} sessions in {elapsed:.1f}s, {failures} not 201, "
-          f"{stored} of {sent_ops} operations stored", flush=True)
-    ops_copy = copy_rate(database_url)
-    print(f"COPY: {ops_copy:,.0f} rows/s", flush=True)
+    sent_ops = posted * OPERATIONS
+    print(f"{posted} sessions posted, {failures} not 201, {stored} of {sent_ops} operations "
+          f"stored; floor indexes: {indexes['metrics_operation']}", flush=True)
     ordered = sorted(latencies)
     result = {
+        "server": f"gunicorn asgi x{WORKERS}",
         "clients": CLIENTS,
-        "sessions": len(latencies),
+        "windows": WINDOWS,
+        "window_s": WINDOW_S,
+        "sessions": posted,
         "operations_per_session": OPERATIONS,
         "api_calls_per_session": API_CALLS,
         "failures": failures,
-        "all_operations_stored": stored == sent_ops,
-        "ops_per_s_http": round(ops_http, 1),
-        "ops_per_s_copy": round(ops_copy, 1),
-        "ratio": round(ops_http / ops_copy, 3),
+        "all_operations_stored": failures == 0 and stored == sent_ops,
+        "ops_per_s_http": [round(rate, 1) for rate in http_rates],
+        "ops_per_s_copy": [round(rate, 1) for rate in copy_rates],
+        "ratios": [round(ratio, 3) for ratio in ratios],
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
-        "target_ratio": 0.3,
+        "target_ratio": 0.5,
     }
     print(json.dumps(result))
 

@@ -27,7 +27,7 @@ import time
 from servers import ROOT, create_api_key, manage, recreate_database, server_env
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
 N = int(os.environ.get("N", "60"))
 # bench/ingest.py by path: on sys.path as "ingest" it would shadow the Django app.
 payload = runpy.run_path(str(ROOT / "bench" / "ingest.py"), run_name="bench_ingest")["payload"]

@@ -76,11 +76,16 @@ def create_api_key(env: dict[str, str], name: str) -> str:
 
 
 class Gunicorn:
-    """`gunicorn perfmon_site.wsgi` with sync workers on a loopback port."""
+    """gunicorn on a loopback port: `perfmon_site.wsgi` with sync workers unless told
+    otherwise (the production command is ``app="perfmon_site.asgi:application",
+    worker_class="asgi"``)."""
 
-    def __init__(self, env: dict[str, str], *, workers: int = 2, port: int | None = None):
+    def __init__(self, env: dict[str, str], *, workers: int = 2, port: int | None = None,
+                 app: str = "perfmon_site.wsgi", worker_class: str = "sync"):
         self.env = env
         self.workers = workers
+        self.app = app
+        self.worker_class = worker_class
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
@@ -90,8 +95,9 @@ class Gunicorn:
 
     def start(self) -> Gunicorn:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "perfmon_site.wsgi", "--workers",
-             str(self.workers), "--worker-class", "sync", "--bind", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "gunicorn", self.app, "--workers",
+             str(self.workers), "--worker-class", self.worker_class,
+             "--bind", f"127.0.0.1:{self.port}",
              "--timeout", "120", "--graceful-timeout", "5", "--log-level", "warning"],
             cwd=ROOT, env=self.env,
         )

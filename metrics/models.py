@@ -174,7 +174,10 @@ class Session(models.Model):
 
 
 class Operation(models.Model):
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="operations")
+    # No index of its own: the unique (session, client_id) key below starts with it and
+    # serves every lookup by session, and ingest maintains one index fewer per row.
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="operations",
+                                db_index=False)
     client_id = models.CharField(max_length=64)
     # The wire names the parent by its client id; children finish (and are sent) before
     # their parents, so the link is kept by id and resolved to a row once both exist.
@@ -226,7 +229,9 @@ class ApiCall(models.Model):
         UNPRICED = "unpriced"
         PENDING = "pending"  # sent without a cost, not priced by analysis yet
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="api_calls")
+    # No index of its own: the unique (session, client_id) key starts with it (as Operation).
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="api_calls",
+                                db_index=False)
     operation = models.ForeignKey(
         Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_calls",
         db_constraint=False,
