@@ -44,17 +44,28 @@ class Table:
 CONFLICT_KEY = ("session_id", "client_id")
 
 
+# Null-safe "differs": PostgreSQL's spelling, and SQLite's (which has IS DISTINCT FROM
+# only from 3.39 on).
+_DIFFERS = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+
+
 def _upsert_clause(table: str, columns: tuple[str, ...], *, rules: dict[str, str],
                    where: str = "") -> str:
     """ON CONFLICT on the wire id: the newest value of every column, unless ``rules``
-    says otherwise for it. The row id and the conflict key never change."""
+    says otherwise for it. The row id and the conflict key never change.
+
+    A row that would stay as it is is not written at all: a running session's snapshots
+    resend every finished row, and rewriting one costs a new row version and an entry in
+    each of its indexes, for nothing."""
     kept = {"id", *CONFLICT_KEY}
-    assignments = ", ".join(
-        f"{column} = {rules.get(column, f'excluded.{column}')}"
-        for column in columns if column not in kept
-    )
-    clause = f"ON CONFLICT ({', '.join(CONFLICT_KEY)}) DO UPDATE SET {assignments}"
-    return f"{clause} WHERE {where}" if where else clause
+    updated = {column: rules.get(column, f"excluded.{column}")
+               for column in columns if column not in kept}
+    assignments = ", ".join(f"{column} = {value}" for column, value in updated.items())
+    changes = " OR ".join(f"{table}.{column} {_DIFFERS} {value}"
+                          for column, value in updated.items())
+    condition = f"({where}) AND ({changes})" if where else changes
+    return (f"ON CONFLICT ({', '.join(CONFLICT_KEY)}) DO UPDATE SET {assignments} "
+            f"WHERE {condition}")
 
 
 _OPS = Operation._meta.db_table
