@@ -222,9 +222,13 @@ def encode(session: Any, max_bytes: int,
 def _write_operations(packer: _Packer, ops: list[Any], flat_records: list[Any], ids: _Ids,
                       iso: _Iso) -> None:
     # Where each record sits in flat_records (index, start_ns, end_ns, parent), by its index.
-    where = array("q", bytes(8 * len(ops)))
+    # (It may also hold records of operations that started after ``ops`` was read.)
+    count = len(ops)
+    where = array("q", bytes(8 * count))
     for at in range(0, len(flat_records), 4):
-        where[flat_records[at]] = at
+        index = flat_records[at]
+        if index < count:
+            where[index] = at
     names: dict[str, str] = {}  # name -> its JSON, for names that needed no fitting
     fits = _wire.fits
 
