@@ -6,8 +6,9 @@ small metadata, decorated calls, an API call every 100 operations) and sent to a
 server on loopback that reads each request and answers 200 at once. Each mode runs in its own
 child process, so that one's memory high-water mark does not hide the other's:
 
-* ``legacy``: the encoding the SDK used before streaming (``to_dict()``, one JSON document,
-  halved and re-serialised until each part fits, then gzip), kept here for comparison;
+* ``legacy``: the encoding the SDK used before streaming (``to_dict()`` with metadata
+  measured value by value and whole, one JSON document, halved and re-serialised until each
+  part fits, then gzip), kept here for comparison;
 * ``current``: the exporter as it is.
 
 Figures per mode: ``export_thread_s`` (``time.thread_time`` of the exporter's thread over
@@ -113,6 +114,35 @@ class PeakSampler:
 
 # -- the encoding before streaming, for comparison ----------------------------------------------
 
+def legacy_fit_metadata(meta: dict[Any, Any] | None, max_bytes: int) -> dict[str, Any]:
+    """perfmon._wire.fit_metadata as it was: every value measured, and the whole."""
+    from perfmon import _wire
+
+    if not meta:
+        return {}
+    fitted = {
+        str(key)[:_wire.NAME_MAX]: _wire._json_value(value, depth=2)
+        for key, value in list(meta.items())[:_wire.MAX_KEYS]
+    }
+    sizes = {key: _wire._size(value) for key, value in fitted.items()}
+    total = _wire._size(fitted)
+    for key in sorted(sizes, key=sizes.get, reverse=True):
+        if total <= max_bytes:
+            break
+        note = f"<dropped: {sizes[key]} bytes>"
+        _wire.note_fitted()
+        total -= sizes[key] - _wire._size(note)
+        fitted[key] = note
+    return fitted
+
+
+def use_legacy_metadata() -> None:
+    from perfmon import _core, _session
+
+    _core.fit_metadata = legacy_fit_metadata  # type: ignore[assignment]
+    _session.fit_metadata = legacy_fit_metadata  # type: ignore[assignment]
+
+
 def legacy_export(exporter: Any, session: Any, kind: str) -> None:
     from perfmon import _health
     from perfmon._http import dumps
@@ -192,6 +222,8 @@ def run_mode(mode: str, operations: int) -> dict[str, Any]:
     import perfmon
     from perfmon import _config
 
+    if mode == "legacy":
+        use_legacy_metadata()
     sink = start_sink()
     # Sessions are submitted as they end; hold the worker until the session is recorded.
     assert perfmon.configure(url=f"http://127.0.0.1:{sink.server_port}", api_key="bench",
