@@ -13,7 +13,6 @@ API-call id. Each payload carries the SDK's own counts in ``session.sdk`` (see _
 from __future__ import annotations
 
 import atexit
-import gzip
 import http.client
 import logging
 import math
@@ -28,11 +27,10 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from perfmon import _health, _lifecycle
-from perfmon._http import NoRedirect, dumps, parse_retry_after
+from perfmon import _health, _lifecycle, _stream
+from perfmon._http import NoRedirect, parse_retry_after
 from perfmon._resend import FAILED, REFUSED, REJECTED, SENT, SpoolResender
 from perfmon._spool import Spool
-from perfmon._wire import MAX_API_CALLS, MAX_OPERATIONS
 
 log = logging.getLogger("perfmon")
 
@@ -297,7 +295,7 @@ class Exporter(SpoolResender):
 
     def _export(self, session: Any, kind: str) -> None:
         session_id = session.session_id
-        bodies = self._encode(self._payload(session))
+        bodies = self._bodies(session)
         self._inflight = (session_id, kind, bodies)  # for shutdown, if we are still busy then
         try:
             for index, body in enumerate(bodies):
@@ -314,51 +312,23 @@ class Exporter(SpoolResender):
         if self._spool_dirty and not self._closed:
             self._spool_due = True  # the server is answering again: resend the spool next
 
-    def _payload(self, session: Any) -> dict[str, Any]:
-        payload = session.to_dict()
+    def _bodies(self, session: Any) -> list[bytes]:
+        """gzip bodies of the session's payload. One over ``max_payload_bytes`` of JSON (or
+        over the server's per-payload counts) is split into several requests with the same
+        session object, each marked as part ``index`` of ``count`` so the server finishes the
+        session only once all have arrived; operations keep their start order, so parents go
+        first (see perfmon._stream)."""
+        return _stream.encode(session, self._max_payload_bytes, self._report)
+
+    def _report(self, session: Any) -> dict[str, Any] | None:
         with self._stats_lock:
             counts = dict(self._stats)
         try:
-            payload["session"]["sdk"] = _health.report(session, counts)
+            return _health.report(session, counts)
         except Exception:  # the report is a diagnostic: never lose the session over it
             self._log_once("health-error", "perfmon: could not build the SDK report",
                            exc_info=True)
-        return payload
-
-    def _encode(self, payload: dict[str, Any]) -> list[bytes]:
-        """gzip bodies. A payload over ``max_payload_bytes`` (or over the server's per-payload
-        counts) is split into several requests with the same session header, each marked
-        as part ``index`` of ``count`` so the server finishes the session only once all have
-        arrived; operations keep their start order, so parents go first."""
-        pieces = self._pieces(payload)
-        if len(pieces) == 1:
-            return [gzip.compress(pieces[0][1], compresslevel=6, mtime=0)]
-        count = len(pieces)
-        return [
-            gzip.compress(dumps({**piece, "session": {
-                **piece["session"], "part": {"index": index, "count": count}}}),
-                compresslevel=6, mtime=0)
-            for index, (piece, _) in enumerate(pieces, 1)
-        ]
-
-    def _pieces(self, payload: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
-        """``payload`` halved until each piece fits, with each piece's JSON."""
-        ops, calls = payload["operations"], payload["api_calls"]
-        items = len(ops) + len(calls)
-        if items > 1 and (len(ops) > MAX_OPERATIONS or len(calls) > MAX_API_CALLS):
-            return self._halves(payload)
-        raw = dumps(payload)
-        if len(raw) > self._max_payload_bytes and items > 1:
-            return self._halves(payload)
-        return [(payload, raw)]
-
-    def _halves(self, payload: dict[str, Any]) -> list[tuple[dict[str, Any], bytes]]:
-        ops, calls = payload["operations"], payload["api_calls"]
-        half = (len(ops) + len(calls)) // 2
-        cut = max(0, half - len(ops))
-        first = {**payload, "operations": ops[:half], "api_calls": calls[:cut]}
-        second = {**payload, "operations": ops[half:], "api_calls": calls[cut:]}
-        return self._pieces(first) + self._pieces(second)
+            return None
 
     def _deliver(self, body: bytes, *, retry: bool) -> str:
         attempt = 0
@@ -479,8 +449,7 @@ class Exporter(SpoolResender):
                     self._count("dropped")
                     continue
                 session, kind = item
-                self._spool_bodies(self._encode(self._payload(session)), session.session_id,
-                                   kind)
+                self._spool_bodies(self._bodies(session), session.session_id, kind)
 
     # -- bookkeeping -------------------------------------------------------------------------
 

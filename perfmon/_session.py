@@ -360,9 +360,32 @@ class PerformanceMetrics:
         ``fitted_in_payload`` then says how many of its values were replaced by a marked
         stand-in or cut to the server's limits."""
         fits_before = _wire.fits()
+        session, ops, flat_records, calls = self._wire_snapshot()
+        records = record_map(flat_records)
+        anchor = self._anchor
+        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)
+               if isinstance(op, OperationMetrics)}
+        payload = {
+            "schema_version": SCHEMA_VERSION,
+            "session": session,
+            "operations": [
+                op._wire(ids, anchor) if isinstance(op, OperationMetrics)
+                else record_wire(op, records[i], i, ids, anchor)
+                for i, op in enumerate(ops)
+            ],
+            "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
+        }
+        self.fitted_in_payload = _wire.fits() - fits_before + self._fitted_on_record
+        return payload
+
+    def _wire_snapshot(self) -> tuple[dict[str, Any], list[Any], list[Any], list[ApiCall]]:
+        """One consistent reading for a payload: the ``session`` object of the schema-v1
+        payload (its values fitted, and counted on this thread), the operations in start
+        order (objects and records' names), the flat ``_records`` list covering every record
+        among them, and the API calls."""
         with self._lock:
             ops = list(self._ops)
-            records = record_map(self._records[:])  # after ops: it covers every record there
+            records = self._records[:]  # after ops: it covers every record there
             calls = list(self._calls)
             counters = dict(self.counters)
             by_name = {k: {"hits": v[0], "misses": v[1]} for k, v in self._cache_by_name.items()}
@@ -393,20 +416,7 @@ class PerformanceMetrics:
         )
         if peak_memory is not None:
             session["peak_memory_bytes"] = peak_memory
-        ids = {id(op): f"o{i}" for i, op in enumerate(ops, 1)
-               if isinstance(op, OperationMetrics)}
-        payload = {
-            "schema_version": SCHEMA_VERSION,
-            "session": session,
-            "operations": [
-                op._wire(ids, anchor) if isinstance(op, OperationMetrics)
-                else record_wire(op, records[i], i, ids, anchor)
-                for i, op in enumerate(ops)
-            ],
-            "api_calls": [call._wire(i, ids, anchor) for i, call in enumerate(calls, 1)],
-        }
-        self.fitted_in_payload = _wire.fits() - fits_before + self._fitted_on_record
-        return payload
+        return session, ops, records, calls
 
     def _next_sequence(self) -> int:
         """A number that grows with every snapshot, so the server can tell a late older

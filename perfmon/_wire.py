@@ -152,8 +152,12 @@ def fit_metadata(meta: dict[Any, Any] | None, max_bytes: int) -> dict[str, Any]:
         str(key)[:NAME_MAX]: _json_value(value, depth=2)
         for key, value in list(meta.items())[:MAX_KEYS]
     }
-    sizes = {key: _size(value) for key, value in fitted.items()}
+    if _flat_bound(fitted) <= max_bytes:  # surely fits: no need to measure it
+        return fitted
     total = _size(fitted)
+    if total <= max_bytes:
+        return fitted
+    sizes = {key: _size(value) for key, value in fitted.items()}
     for key in sorted(sizes, key=sizes.get, reverse=True):
         if total <= max_bytes:
             break
@@ -211,6 +215,29 @@ def _count_unencodable(text: str) -> None:
             text.encode("utf-8")
         except UnicodeEncodeError:
             note_fitted()
+
+
+# The most bytes one scalar takes in ``_size``'s JSON: 20 characters for an integer below
+# 2**63, 24 for the longest float repr; a character of a string at most 6 (an escape).
+_SCALAR_BOUND = 24
+_CHAR_BOUND = 6
+
+
+def _flat_bound(fitted: dict[str, Any]) -> int:
+    """An upper bound of ``_size(fitted)`` for metadata of plain scalars, found without
+    encoding it (most operations' metadata is a few numbers and short strings); a bound
+    past any limit when a value is a container."""
+    total = 2  # {}
+    for key, value in fitted.items():
+        kind = type(value)
+        if kind is str:
+            size = _CHAR_BOUND * len(value) + 2
+        elif kind is int or kind is float or kind is bool or value is None:
+            size = _SCALAR_BOUND
+        else:
+            return MAX_INT
+        total += _CHAR_BOUND * len(key) + 6 + size  # quotes, ": " and ", "
+    return total
 
 
 def _size(value: Any) -> int:
