@@ -26,6 +26,7 @@ import gzip
 import http.client
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def setup_django(database_url: str, *, broker: str | None = None) -> None:
     """Django in this process; without ``broker`` tasks run eagerly (the template is
     analyzed in-process either way)."""
     os.environ.update(DATABASE_URL=database_url, DEBUG="0", LOG_LEVEL="WARNING",
-                      SECRET_KEY="bench-only-" + "x" * 40,
+                      SECRET_KEY=secrets.token_urlsafe(50),
                       # Django's test client, over plain HTTP
                       ALLOWED_HOSTS="testserver,127.0.0.1", SECURE_SSL_REDIRECT="0",
                       SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0")
