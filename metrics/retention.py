@@ -7,8 +7,10 @@ budget checks, regressions and rollups, so every page and chart still works. Bas
 pinned sessions are kept whole, and a session is only pruned once its latest merge has been
 analyzed, so no figure is lost with the rows.
 
-Rows go in bounded batches, one short transaction each (a primary-key range of at most
-``batch_size`` rows), so ingest never waits on a long delete. The session is marked
+On PostgreSQL a past month whose sessions may all be pruned loses its partitions whole
+(metrics.retention_months); the other months' rows go in bounded batches, one short
+transaction each (a primary-key range of at most ``batch_size`` rows), so ingest never
+waits on a long delete. The session is marked
 (``detail_pruned_at``) before its rows go: a prune cut short leaves a marked session, which
 analysis knows not to re-derive from the rows that remain.
 """
