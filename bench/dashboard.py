@@ -30,6 +30,9 @@ large by ingest some 30, huge from large some 10 (copy, clones, rollups, vacuum)
 timing some 10 with BENCH_REPEATS=15. ``BENCH_REUSE=1`` times the databases a previous run
 built; ``BENCH_REUSE=small,large`` reuses only those scales and builds the others (huge
 needs large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
+``BENCH_HUGE_FROM=small`` builds huge from small and 99 copies instead of large and 9 (the
+same totals and 10 runs per episode, but 100 episodes at each of small's 100 start times):
+it does not wait for large.
 
 ``python bench/dashboard.py big-session`` times instead the page of one session of 10,001
 operations (100 scenes of 99 repeated siblings) and the details of one group, against the
@@ -337,7 +340,8 @@ def clone_sessions(copies: int) -> list[float]:
             for statement in statements:
                 cursor.execute(statement, [k])
         seconds.append(round(time.perf_counter() - began, 1))
-        print(f"  huge: copy {k}/{copies} in {seconds[-1]:.1f} s", flush=True)
+        if k % 10 == 0 or k == copies or copies < 20:
+            print(f"  huge: copy {k}/{copies} in {seconds[-1]:.1f} s", flush=True)
     with connection.cursor() as cursor:
         for model in plan:
             if model._meta.pk.column != "id":
@@ -355,13 +359,20 @@ def build_huge(steps: dict[str, float]) -> None:
         steps[name] = round(time.perf_counter() - began, 1)
         print(f"  huge: {name} {steps[name]:.1f} s", flush=True)
 
+    # BENCH_HUGE_FROM=small clones the small scale 99 times instead (same totals, 10
+    # runs per episode, but 100 episodes at each of small's times): for when large is not
+    # built yet
+    base = os.environ.get("BENCH_HUGE_FROM", "large")
+    copies = CLONES if base == "large" else SCALE * (CLONES + 1) - 1
+    steps["from"] = f"{base} + {copies} copies"
     began = time.perf_counter()
-    copy_database(DB_NAMES["large"], DB_NAMES["huge"])
-    step("copy_large", began)
+    copy_database(DB_NAMES[base], DB_NAMES["huge"])
+    step(f"copy_{base}", began)
     use_database("huge")
     migrate()
     began = time.perf_counter()
-    steps["clone_copies"] = clone_sessions(CLONES)
+    copy_seconds = clone_sessions(copies)
+    steps["clone_copy_s_median"] = statistics.median(copy_seconds)
     step("clone", began)
     began = time.perf_counter()
     rebuild_all()
