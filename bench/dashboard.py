@@ -25,11 +25,14 @@ object on its last line: per page the median (ms) at every scale, the growth rat
 growth under 2x from large to huge) are met. Needs PostgreSQL on loopback (BENCH_PG); no
 broker (tasks run eagerly).
 
-A full run takes about an hour on a shared 2-core machine: small by ingest some 3 minutes,
-large by ingest some 30, huge from large some 10 (copy, clones, rollups, vacuum), the
-timing some 10 with BENCH_REPEATS=15. ``BENCH_REUSE=1`` times the databases a previous run
-built; ``BENCH_REUSE=small,large`` reuses only those scales and builds the others (huge
-needs large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
+A full run takes an hour or more on a shared 2-core machine: small by ingest some 3
+minutes; large by ingest 30 minutes at 5 to 6 sessions/s, far longer when other work
+holds the cores (under 2 sessions/s at a load average of 10); huge some 8 minutes from
+small's 99 copies (5 s a copy; rollups 11 s, VACUUM ANALYZE 7 s), from large's 9 not
+measured yet (1,000,000 operations a copy); the timing some 1 to 3 minutes
+(BENCH_REPEATS 7 to 15). ``BENCH_REUSE=1`` times the databases a previous run built;
+``BENCH_REUSE=small,large`` reuses only those scales and builds the others (huge needs
+large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
 ``BENCH_HUGE_FROM=small`` builds huge from small and 99 copies instead of large and 9 (the
 same totals and 10 runs per episode, but 100 episodes at each of small's 100 start times):
 it does not wait for large.
