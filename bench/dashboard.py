@@ -1,16 +1,41 @@
-"""Dashboard page times on PostgreSQL at two scales: 100,000 and 1,000,000 operations.
+"""Dashboard page times on PostgreSQL at three scales: 100,000, 1,000,000 and 10,000,000
+operations.
 
-Builds two scratch databases through the ingest service (``ingest.services.store_payload``,
-then ``metrics.analysis.analyze_session``): 1,000 sessions of 100 operations in 100 episodes,
-and 10,000 sessions in 1,000 episodes. Sessions lie in the last 30 days at both scales, so
-the default period of every page holds ten times more at the larger one.
+Builds three scratch databases. Small and large go through the ingest service
+(``ingest.services.store_payload``, then ``metrics.analysis.analyze_session``): 1,000
+sessions of 100 operations in 100 episodes, and 10,000 sessions in 1,000 episodes. The
+ingest path is too slow for 100,000 sessions on a 2-core machine (some 5 to 7 sessions/s),
+so huge is built by copy plus analysis: a copy of the large database (``CREATE DATABASE ...
+TEMPLATE``, the same rows the ingest path wrote), whose sessions are then cloned
+``CLONES`` times in SQL (``INSERT ... SELECT``, one transaction per copy): new episodes
+numbered on from the last (``ep0999`` -> ``ep1000`` ...), sessions keyed ``id + k *
+SESSION_OFFSET`` (inside the current month's partition block), every row that points at a
+session, operation or episode cloned with its keys shifted alike, the columns taken from the
+models' ``_meta``. Then the rollups are rebuilt from the cloned lines
+(``rebuild_all``) and the database is vacuumed and analyzed. Sessions lie in the last 30
+days at every scale (a clone keeps its original's times), so the default period of every
+page holds ten times more at each step up.
 
 Each page is requested with Django's test client as a logged-in producer, with DEBUG off.
-The two scales are timed in alternation, page by page (switch database, one warm-up
-request, one timed request, and the same on the other scale), so that whatever else the
-machine is doing weighs on both alike. Prints one JSON object on its last line: per page
-the median (ms) at both scales and the growth ratio, and whether the targets (under 300 ms
-at the larger scale, growth under 2x) are met. Needs PostgreSQL on loopback (BENCH_PG).
+The scales are timed in alternation, page by page (switch database, one warm-up request,
+one timed request, and the same on the next scale), so that whatever else the machine is
+doing weighs on all alike. Prints each build step's time, the load average, and one JSON
+object on its last line: per page the median (ms) at every scale, the growth ratios small
+-> large and large -> huge, and whether the targets (under 300 ms at the largest scale,
+growth under 2x from large to huge) are met. Needs PostgreSQL on loopback (BENCH_PG); no
+broker (tasks run eagerly).
+
+A full run takes an hour or more on a shared 2-core machine: small by ingest some 3
+minutes; large by ingest 30 minutes at 5 to 6 sessions/s, far longer when other work
+holds the cores (under 2 sessions/s at a load average of 10); huge some 8 minutes from
+small's 99 copies (5 s a copy; rollups 11 s, VACUUM ANALYZE 7 s), from large's 9 not
+measured yet (1,000,000 operations a copy); the timing some 1 to 3 minutes
+(BENCH_REPEATS 7 to 15). ``BENCH_REUSE=1`` times the databases a previous run built;
+``BENCH_REUSE=small,large`` reuses only those scales and builds the others (huge needs
+large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
+``BENCH_HUGE_FROM=small`` builds huge from small and 99 copies instead of large and 9 (the
+same totals and 10 runs per episode, but 100 episodes at each of small's 100 start times):
+it does not wait for large.
 
 ``python bench/dashboard.py big-session`` times instead the page of one session of 10,001
 operations (100 scenes of 99 repeated siblings) and the details of one group, against the
@@ -31,7 +56,8 @@ from servers import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAMES = {"small": "perfmon_bench_dashboard_small", "large": "perfmon_bench_dashboard_large"}
+DB_NAMES = {"small": "perfmon_bench_dashboard_small", "large": "perfmon_bench_dashboard_large",
+            "huge": "perfmon_bench_dashboard_huge"}
 SMALL_SESSIONS = int(os.environ.get("BENCH_SMALL_SESSIONS", "1000"))
 RUNS_PER_EPISODE = 10
 SCALE = 10
@@ -39,14 +65,12 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
 WARMUP = 1  # per timed request, after switching database
 PERIOD = timedelta(days=30)
 TARGET_MS, TARGET_GROWTH = 300.0, 2.0
+CLONES = 9  # huge = large + 9 copies of its completed sessions
+SESSION_OFFSET = 20_000  # session keys per copy: 10 x 20,000 stay inside one month's block
 MODELS = (("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-haiku-4-5"),
           ("house", "in-house-llm"))  # the last one has no price: unpriced calls
 RELEASES = ("generator 1.4.0", "generator 1.4.1", "generator 1.5.0", "generator 1.6.0")
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def recreate_databases() -> dict[str, str]:
-    return {scale: recreate_database(PG, name) for scale, name in DB_NAMES.items()}
 
 
 def setup_django(database_url: str) -> None:
@@ -207,10 +231,165 @@ def pages() -> dict[str, str]:
     }
 
 
+# --- the huge scale: a copy of large, its sessions cloned in SQL ------------------------
+
+
+def copy_database(source: str, target: str) -> None:
+    """``target`` as a file-level copy of ``source`` (which must have no connections)."""
+    import psycopg
+    from django.db import connection
+
+    connection.close()
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {target} TEMPLATE {source}")
+
+
+def clone_plan() -> list:
+    """The models to clone, each after the ones it points at: episodes, sessions, then
+    every model with a foreign key to a session (operations before API calls)."""
+    from django.apps import apps
+
+    from metrics.models import Episode, Session
+
+    def points_at_session(model) -> bool:
+        return any(f.is_relation and f.related_model is Session
+                   for f in model._meta.concrete_fields)
+
+    pending = [m for m in apps.get_app_config("metrics").get_models()
+               if m not in (Episode, Session) and points_at_session(m)]
+    plan = [Episode, Session]
+    for _ in range(len(pending) + 1):  # bounded: one model placed per pass at least
+        ready = [m for m in pending if all(
+            f.related_model in plan or f.related_model is m or f.related_model not in pending
+            for f in m._meta.concrete_fields if f.is_relation)]
+        plan += ready
+        pending = [m for m in pending if m not in ready]
+        if not pending:
+            break
+    assert not pending, pending
+    return plan
+
+
+def clone_sessions(copies: int) -> list[float]:
+    """Clone every completed session with its rows ``copies`` times; seconds per copy.
+
+    Copy ``k`` shifts each model's key by ``k`` times an offset (the model's largest key
+    before cloning; SESSION_OFFSET for sessions) and every foreign key to a cloned model by
+    that model's offset, so parents, operations and accepted sessions point into their own
+    copy. Episodes get new codes numbered on from the last, sessions a suffixed external id.
+    """
+    from django.db import connection, transaction
+
+    from metrics.models import Episode, Session
+    from metrics.partitions import BLOCK
+
+    plan = clone_plan()
+    tables = {m: m._meta.db_table for m in plan}
+    offsets: dict = {}
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bench_base AS SELECT id FROM metrics_session "
+                       "WHERE status <> 'running'")
+        cursor.execute("SELECT MIN(id), MAX(id) FROM bench_base")
+        low, high = cursor.fetchone()
+        assert high - low < SESSION_OFFSET, "sessions do not fit in one copy's key range"
+        assert low // BLOCK == (high + copies * SESSION_OFFSET) // BLOCK, "past the month block"
+        for model in plan:
+            if model is Session:
+                offsets[model] = SESSION_OFFSET
+                continue
+            cursor.execute(f"SELECT COALESCE(MAX({model._meta.pk.column}), 0) "
+                           f"FROM {tables[model]}")
+            offsets[model] = cursor.fetchone()[0]
+        cursor.execute(r"SELECT COALESCE(MAX(substr(code, 3)::int), -1) + 1 FROM metrics_episode "
+                       r"WHERE code ~ '^ep[0-9]+$'")
+        code_step = cursor.fetchone()[0]
+
+    def column_sql(model, field) -> str:
+        column = field.column
+        if field.is_relation and field.related_model in offsets:
+            return f"{column} + k * {offsets[field.related_model]}"
+        if field.primary_key:
+            return f"{column} + k * {offsets[model]}"
+        if model is Episode and column == "code":
+            return (rf"CASE WHEN code ~ '^ep[0-9]+$' THEN 'ep' || lpad((substr(code, 3)::int "
+                    rf"+ k * {code_step})::text, 4, '0') ELSE code || 'c' || k END")
+        if model is Session and column == "external_id":
+            return "external_id || '_c' || k"
+        return column
+
+    def source_filter(model) -> str:
+        if model is Episode:  # the episodes there were before the first copy
+            return f"WHERE {model._meta.pk.column} <= {offsets[model]}"
+        if model is Session:
+            return "WHERE id IN (SELECT id FROM bench_base)"
+        fk = next(f for f in model._meta.concrete_fields
+                  if f.is_relation and f.related_model is Session)
+        return f"WHERE {fk.column} IN (SELECT id FROM bench_base)"
+
+    statements = []
+    for model in plan:
+        if not offsets[model] and model is not Session:
+            continue  # an empty table
+        fields = model._meta.concrete_fields
+        statements.append(
+            f"INSERT INTO {tables[model]} ({', '.join(f.column for f in fields)}) "
+            f"SELECT {', '.join(column_sql(model, f) for f in fields)} "
+            f"FROM {tables[model]}, (SELECT %s AS k) AS c {source_filter(model)}")
+    seconds = []
+    for k in range(1, copies + 1):
+        began = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement, [k])
+        seconds.append(round(time.perf_counter() - began, 1))
+        if k % 10 == 0 or k == copies or copies < 20:
+            print(f"  huge: copy {k}/{copies} in {seconds[-1]:.1f} s", flush=True)
+    with connection.cursor() as cursor:
+        for model in plan:
+            if model._meta.pk.column != "id":
+                continue  # keyed by its session (judged sessions)
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                           f"(SELECT MAX(id) FROM {tables[model]}))", [tables[model]])
+        cursor.execute("DROP TABLE bench_base")
+    return seconds
+
+
+def build_huge(steps: dict[str, float]) -> None:
+    from metrics.analysis.rollups import rebuild_all
+
+    def step(name: str, began: float) -> None:
+        steps[name] = round(time.perf_counter() - began, 1)
+        print(f"  huge: {name} {steps[name]:.1f} s", flush=True)
+
+    # BENCH_HUGE_FROM=small clones the small scale 99 times instead (same totals, 10
+    # runs per episode, but 100 episodes at each of small's times): for when large is not
+    # built yet
+    base = os.environ.get("BENCH_HUGE_FROM", "large")
+    copies = CLONES if base == "large" else SCALE * (CLONES + 1) - 1
+    steps["from"] = f"{base} + {copies} copies"
+    began = time.perf_counter()
+    copy_database(DB_NAMES[base], DB_NAMES["huge"])
+    step(f"copy_{base}", began)
+    use_database("huge")
+    migrate()
+    began = time.perf_counter()
+    copy_seconds = clone_sessions(copies)
+    steps["clone_copy_s_median"] = statistics.median(copy_seconds)
+    step("clone", began)
+    began = time.perf_counter()
+    rebuild_all()
+    step("rebuild_rollups", began)
+    began = time.perf_counter()
+    vacuum()
+    step("vacuum_analyze", began)
+
+
 def time_interleaved(clients: dict, urls: dict[str, dict[str, str]]) -> dict[str, dict]:
     """Median ms per page and scale, the scales timed in alternation."""
     times: dict[str, dict[str, list[float]]] = {scale: {} for scale in clients}
-    for page in urls["small"]:
+    first = next(iter(urls))
+    for page in urls[first]:
         for _ in range(REPEATS):
             for scale, client in clients.items():
                 use_database(scale)
@@ -222,8 +401,9 @@ def time_interleaved(clients: dict, urls: dict[str, dict[str, str]]) -> dict[str
                 elapsed = time.perf_counter() - began
                 assert response.status_code == 200, (url, response.status_code)
                 times[scale].setdefault(page, []).append(elapsed * 1000)
-        print(f"  {page:<18} small {statistics.median(times['small'][page]):7.1f} ms   "
-              f"large {statistics.median(times['large'][page]):7.1f} ms", flush=True)
+        print(f"  {page:<18} " + "   ".join(
+            f"{scale} {statistics.median(times[scale][page]):7.1f} ms" for scale in clients),
+            flush=True)
     return {scale: {page: round(statistics.median(values), 1) for page, values in by.items()}
             for scale, by in times.items()}
 
@@ -253,38 +433,68 @@ def counts() -> dict[str, int]:
 def main() -> None:
     # BENCH_REUSE=1 times the databases a previous run built (migrated to the current
     # schema) instead of building them again: for re-timing after a change to the pages.
-    reuse = os.environ.get("BENCH_REUSE") == "1"
-    databases = {s: f"{PG}/{n}" for s, n in DB_NAMES.items()} if reuse else recreate_databases()
-    setup_django(databases["small"])
+    # BENCH_REUSE=small,large reuses those scales and builds the others.
+    names = os.environ.get("BENCH_SCALES", ",".join(DB_NAMES)).split(",")
+    scales = [scale for scale in DB_NAMES if scale in names]
+    reuse_env = os.environ.get("BENCH_REUSE", "")
+    reused = set(scales) if reuse_env == "1" else set(filter(None, reuse_env.split(",")))
+    assert "small" in scales and set(reused) <= set(DB_NAMES), (scales, reused)
+    setup_django(f"{PG}/{DB_NAMES['small']}")
     small_episodes = SMALL_SESSIONS // RUNS_PER_EPISODE
-    scales = {"small": small_episodes, "large": small_episodes * SCALE}
-    clients, urls, sizes = {}, {}, {}
-    for scale, episodes in scales.items():
+    episodes = {"small": small_episodes, "large": small_episodes * SCALE}
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    clients, urls, sizes, steps = {}, {}, {}, {}
+    for scale in scales:
+        if scale not in reused and scale in episodes:
+            recreate_database(PG, DB_NAMES[scale])
+        if scale not in reused and scale == "huge":
+            print(f"building the huge scale: large and {CLONES} copies of it", flush=True)
+            steps["huge"] = {}
+            build_huge(steps["huge"])
         use_database(scale)
         migrate()
-        if not reuse:
-            print(f"building the {scale} scale: {episodes * RUNS_PER_EPISODE} sessions",
+        if scale not in reused and scale in episodes:
+            print(f"building the {scale} scale: {episodes[scale] * RUNS_PER_EPISODE} sessions",
                   flush=True)
-            build(0, episodes, label=scale)
+            began = time.perf_counter()
+            build(0, episodes[scale], label=scale)
             add_running(scale)
+            steps[scale] = {"ingest": round(time.perf_counter() - began, 1)}
+            began = time.perf_counter()
             vacuum()
+            steps[scale]["vacuum_analyze"] = round(time.perf_counter() - began, 1)
+            print(f"  {scale}: {steps[scale]} s", flush=True)
         sizes[scale] = counts()
         print(f"{scale}: {sizes[scale]}", flush=True)
         clients[scale] = logged_in_client()
         urls[scale] = pages()
 
-    print("timing every page, the two scales in alternation", flush=True)
+    print(f"timing every page, the {len(scales)} scales in alternation", flush=True)
+    load_before = os.getloadavg()
+    began = time.perf_counter()
     medians = time_interleaved(clients, urls)
-    small, large = medians["small"], medians["large"]
-    growth = {name: round(large[name] / small[name], 2) for name in small}
+    timing_s = round(time.perf_counter() - began, 1)
+    load_after = os.getloadavg()
+    print(f"load average before timing {load_before}, after {load_after}", flush=True)
+    largest = scales[-1]
+    steps_up = list(zip(scales, scales[1:], strict=False))
+    growth = {f"{a}_{b}": {page: round(medians[b][page] / medians[a][page], 2)
+                           for page in medians[a]} for a, b in steps_up}
+    last_growth = growth[f"{steps_up[-1][0]}_{largest}"] if steps_up else {}
     summary = {
         "scales": sizes,
-        "median_ms_small": small,
-        "median_ms_large": large,
+        "build_s": steps,
+        "reused": sorted(reused),
+        **{f"median_ms_{scale}": medians[scale] for scale in scales},
         "growth": growth,
-        "targets": {"max_ms_large": TARGET_MS, "max_growth": TARGET_GROWTH},
-        "targets_met": all(v < TARGET_MS for v in large.values())
-        and all(g < TARGET_GROWTH for g in growth.values()),
+        "timing_s": timing_s,
+        "repeats": REPEATS,
+        "load_average_1_5_15": {"before_timing": [round(v, 2) for v in load_before],
+                                "after_timing": [round(v, 2) for v in load_after]},
+        "targets": {f"max_ms_{largest}": TARGET_MS,
+                    f"max_growth_{'_'.join(steps_up[-1]) if steps_up else ''}": TARGET_GROWTH},
+        "targets_met": all(v < TARGET_MS for v in medians[largest].values())
+        and all(g < TARGET_GROWTH for g in last_growth.values()),
     }
     print(json.dumps(summary))
 
