@@ -136,14 +136,14 @@ def build_month(started: datetime) -> int:
     Session.objects.filter(external_id__startswith="month-").delete()
     # Keys far below this month's block: the rows land in the partition of the sessions
     # from before partitioning, which stands for a past month here.
-    sequence = "pg_get_serial_sequence('metrics_session', 'id')"
+    sequence = sequence_name()
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT last_value, is_called FROM {sequence_name()}")
+        cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
         last_value, is_called = cursor.fetchone()
-        cursor.execute(f"SELECT setval({sequence}, %s, false)", [FIRST_KEY])
+        cursor.execute("SELECT setval(%s::regclass, %s, false)", [sequence, FIRST_KEY])
     template = template_session(started)
     with connection.cursor() as cursor:  # the keys back where ingest left them
-        cursor.execute(f"SELECT setval({sequence}, %s, %s)", [last_value, is_called])
+        cursor.execute("SELECT setval(%s::regclass, %s, %s)", [sequence, last_value, is_called])
     assert template.pk == FIRST_KEY
     copy_month(template.pk, template.pk)
     partitions.maintain_partitions()  # this month's and the coming months' partitions

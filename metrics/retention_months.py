@@ -49,9 +49,10 @@ def prune_whole_months(
     rows is in one of the ``prunable`` querysets."""
     if not prunable or not partitions.is_partitioned():
         return []
+    prunable_sessions = reduce(or_, prunable)
     done = []
     for ops_part, calls_part in _past_month_pairs(now):
-        month = _prunable_month(ops_part, calls_part, reduce(or_, prunable))
+        month = _prunable_month(ops_part, calls_part, prunable_sessions)
         if month is None:
             continue
         if dry_run:
@@ -62,7 +63,7 @@ def prune_whole_months(
             continue
         with transaction.atomic():
             Session.objects.filter(_keys(month.low, month.high)).filter(
-                pk__in=reduce(or_, prunable).values("pk")).update(detail_pruned_at=now)
+                pk__in=prunable_sessions.values("pk")).update(detail_pruned_at=now)
         month.dropped = (partitions.drop_partition(calls_part)
                          and partitions.drop_partition(ops_part))
         if month.dropped:
