@@ -40,6 +40,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import prune
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -50,28 +51,12 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/12")
 DB_NAME = os.environ.get("BENCH_DB", "perfmon_bench")
 OPERATIONS, API_CALLS = 1000, 50
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
-WORKERS = 2  # the production command: 2 asgi workers per 2 cores (README, docs/scaling.md)
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))  # the production command (README)
 WINDOWS = int(os.environ.get("BENCH_WINDOWS", "5"))
 WINDOW_S = float(os.environ.get("BENCH_WINDOW_S", "4"))
 # Caps per window, whatever its duration: sessions posted, and sessions COPYed.
 HTTP_SESSIONS_PER_WINDOW, COPY_SESSIONS_PER_WINDOW = 250, 600
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-# The columns and PostgreSQL types ingest.bulk COPYs (operations in binary, calls in text).
-OPS_COLUMNS = (
-    "id", "session_id", "client_id", "parent_client_id", "parent_id", "name", "started_at",
-    "ended_at", "duration_s", "success", "error", "metadata", "cache_hits", "cache_misses",
-)
-OPS_TYPES = (
-    "int8", "int8", "varchar", "varchar", "int8", "varchar", "timestamptz",
-    "timestamptz", "float8", "bool", "text", "jsonb", "int4", "int4",
-)
-CALLS_COLUMNS = (
-    "session_id", "client_id", "operation_client_id", "operation_id", "provider", "model",
-    "at", "latency_s", "prompt_tokens", "completion_tokens", "cached_tokens",
-    "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "total_tokens",
-    "cost_usd", "cost_source", "prompt_hash", "error", "error_message", "streamed",
-    "time_to_first_token_s", "attempts",
-)
 FLOOR_TABLES = {"metrics_operation": "bench_floor_ops", "metrics_apicall": "bench_floor_calls"}
 
 
@@ -230,26 +215,30 @@ def floor_rows(first_session: int, sessions: int, first_id: int
 def copy_window(conn: psycopg.Connection, rows: list[tuple[list[tuple], list[tuple]]],
                 *, duration_s: float) -> tuple[float, int]:
     """COPY sessions' rows, one transaction per session, until they run out or
-    ``duration_s`` passes; (wall seconds, operation rows copied)."""
-    ops_sql = (f"COPY {FLOOR_TABLES['metrics_operation']} ({', '.join(OPS_COLUMNS)}) "
+    ``duration_s`` passes; (wall seconds, operation rows copied). The columns, and their
+    binary types, are those ingest.bulk COPYs."""
+    from ingest.bulk import API_CALLS
+    from ingest.bulk import OPERATIONS as OPERATIONS_TABLE
+
+    ops_sql = (f"COPY {FLOOR_TABLES[OPERATIONS_TABLE.name]} ({OPERATIONS_TABLE.column_list}) "
                "FROM STDIN (FORMAT BINARY)")
-    calls_sql = f"COPY {FLOOR_TABLES['metrics_apicall']} ({', '.join(CALLS_COLUMNS)}) FROM STDIN"
+    calls_sql = f"COPY {FLOOR_TABLES[API_CALLS.name]} ({API_CALLS.column_list}) FROM STDIN"
     copied = 0
     began = time.perf_counter()
     deadline = time.monotonic() + duration_s
-    for ops, calls in rows:
+    for session_ops, session_calls in rows:
         if time.monotonic() >= deadline:
             break
         with conn.cursor() as cur:
             with cur.copy(ops_sql) as copy:
-                copy.set_types(OPS_TYPES)
-                for row in ops:
+                copy.set_types(OPERATIONS_TABLE.binary_types)
+                for row in session_ops:
                     copy.write_row(row)
             with cur.copy(calls_sql) as copy:
-                for row in calls:
+                for row in session_calls:
                     copy.write_row(row)
         conn.commit()
-        copied += len(ops)
+        copied += len(session_ops)
     return time.perf_counter() - began, copied
 
 
@@ -264,6 +253,7 @@ def stored_operations(conn: psycopg.Connection) -> int:
 
 def main() -> None:
     database_url = recreate_database(PG, DB_NAME)
+    prune.setup_django(database_url)  # for ingest.bulk's column lists, read by the floor
     # Analysis is queued, as in production; no worker runs during the measurement.
     env = server_env(database_url, CELERY_BROKER_URL=REDIS, INGEST_RATE_LIMIT_PER_MINUTE="0")
     manage(env, "migrate", "-v0")
