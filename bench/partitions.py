@@ -27,12 +27,40 @@ PAGE_REPEATS = 7
 PLAIN = ("metrics", "0020_cost_write_1h")
 
 
+# Session columns added after PLAIN, which today's ingest writes: on the plain layout
+# they are added by hand, so that only the raw tables' layout differs between the two.
+LATER_SESSION_FIELDS = ("cached_tokens", "cache_write_tokens")
+
+
 def migrate(target=None) -> float:
     from django.core.management import call_command
 
     began = time.perf_counter()
     call_command("migrate", *(target or ()), verbosity=0)
     return time.perf_counter() - began
+
+
+def later_session_fields(*, add: bool) -> None:
+    from django.db import connection
+
+    from metrics.models import Session
+
+    with connection.schema_editor() as editor:
+        for name in LATER_SESSION_FIELDS:
+            field = Session._meta.get_field(name)
+            (editor.add_field if add else editor.remove_field)(Session, field)
+
+
+def to_plain() -> None:
+    migrate(PLAIN)
+    later_session_fields(add=True)
+
+
+def to_partitioned() -> float:
+    """Seconds the migrations from PLAIN to the latest took (0021's partitioning, and the
+    small ones after it)."""
+    later_session_fields(add=False)
+    return migrate()
 
 
 def time_ingest(tag: str) -> list[float]:
@@ -71,7 +99,7 @@ def main() -> None:
     # Ingest queues the analyses (no worker runs them; the queue is purged after).
     prune.setup_django(database_url, broker=prune.REDIS)
     migrate()  # every app
-    migrate(PLAIN)
+    to_plain()
     rows = prune.build_month(datetime.now(UTC) - timedelta(days=120))
     client = logged_in_client()
     urls = {
@@ -85,13 +113,13 @@ def main() -> None:
     for round_ in range(ROUNDS):
         for layout in ("plain", "partitioned"):
             if layout == "partitioned":
-                migrations_s.append(round(migrate(), 1))
+                migrations_s.append(round(to_partitioned(), 1))
             samples[layout]["ingest"] += time_ingest(f"{round_}-{layout}")
             for page, values in time_pages(client, urls).items():
                 samples[layout].setdefault(page, []).extend(values)
             print(layout, {k: round(statistics.median(v), 1)
                            for k, v in samples[layout].items()}, flush=True)
-        migrate(PLAIN)
+        to_plain()
     subprocess.run([sys.executable, "-m", "celery", "-A", "perfmon_site", "purge", "-f"],
                    cwd=prune.ROOT, capture_output=True, timeout=60)
     medians = {layout: {k: round(statistics.median(v), 1) for k, v in by.items()}

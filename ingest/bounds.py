@@ -116,8 +116,7 @@ SESSION_SUMS = {
     "cached_tokens": MAX_SESSION_TOKENS,
     "cache_write_tokens": MAX_SESSION_TOKENS,
 }
-# Denormalised on Session; the others are summed from the stored calls when merging.
-SESSION_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
+# Each is also a Session field, kept by ingest and analysis (metrics.analysis.totals).
 
 
 def sums_over_bound(stored: dict[str, Any], added: dict[str, Any]) -> list[str]:

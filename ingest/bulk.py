@@ -134,8 +134,9 @@ def operation_ids(
     calls: Sequence[ApiCallIn],
     *,
     fresh: bool,
-) -> dict[str, int]:
-    """Row ids by client id for the payload's operations and the ones it refers to.
+) -> tuple[dict[str, int], int]:
+    """Row ids by client id for the payload's operations and the ones it refers to, and
+    how many of the payload's operations are new to the session.
 
     Rows that exist keep their ids; new ones get ids drawn now. The caller holds the
     session's row lock, so no other request adds operations to this session meanwhile.
@@ -147,7 +148,7 @@ def operation_ids(
         wanted.update(call.operation_id for call in calls if call.operation_id)
         existing = _existing_operation_ids(session_pk, wanted)
     new = [op.id for op in operations if op.id not in existing]
-    return {**existing, **dict(zip(new, _allocate_ids(len(new)), strict=True))}
+    return {**existing, **dict(zip(new, _allocate_ids(len(new)), strict=True))}, len(new)
 
 
 def operation_rows(

@@ -5,14 +5,18 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ingest import bounds, bulk, merge_order, split_parts, trees
 from ingest.errors import PayloadRefused
 from ingest.schemas import SessionIn, SessionPayload
-from metrics.analysis.totals import TOTAL_FIELDS, refresh_session_totals
+from metrics.analysis.totals import (
+    TOTAL_FIELDS,
+    call_totals_of,
+    move_session_totals,
+    refresh_session_totals,
+)
 from metrics.dispatch import enqueue_after_commit
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
@@ -31,11 +35,13 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
         session, created = _lock_or_create_session(project, payload.session, totals)
         _check_storable(session, payload, fresh=created)
         stale = not created and merge_order.is_stale(session, payload.session)
-        if not created:
+        if created:
+            _write_rows(session, payload, fresh=True)
+            if totals is None:
+                refresh_session_totals(session)
+        else:
             _merge_session_fields(session, payload.session, stale=stale)
-        _write_rows(session, payload, fresh=created, stale=stale)
-        if not created or totals is None:
-            refresh_session_totals(session)
+            _merge_rows(session, payload, stale=stale)
         # Held back for the settle window and named after this merge, so the parts of a
         # session flushed in many pieces coalesce into one analysis (metrics.tasks).
         enqueue_after_commit(
@@ -66,6 +72,8 @@ def _fresh_totals(payload: SessionPayload) -> dict | None:
         "completion_tokens": sums["completion_tokens"],
         "total_tokens": sums["total_tokens"],
         "cost_usd": 0,
+        "cached_tokens": sums["cached_tokens"],
+        "cache_write_tokens": sums["cache_write_tokens"],
         "operations_count": len(payload.operations),  # ids are unique within a payload
     }
     assert totals.keys() == set(TOTAL_FIELDS)
@@ -82,16 +90,12 @@ def _check_storable(session: Session, payload: SessionPayload, *, fresh: bool) -
     trees.refuse_cycles(payload.operations, lookup)
 
 
-def _stored_sums(session: Session, *, fresh: bool) -> dict[str, float]:
+def _stored_sums(session: Session | None, *, fresh: bool) -> dict[str, float]:
     if fresh:
         return dict.fromkeys(bounds.SESSION_SUMS, 0)
-    stored = {name: getattr(session, name) for name in bounds.SESSION_COLUMNS}
+    stored = {name: getattr(session, name) for name in bounds.SESSION_SUMS}
     stored["cost_usd"] = float(stored["cost_usd"])
-    summed = [name for name in bounds.SESSION_SUMS if name not in stored]
-    totals = ApiCall.objects.filter(session=session).aggregate(
-        **{name: Coalesce(Sum(name), 0) for name in summed}
-    )
-    return {**stored, **totals}
+    return stored
 
 
 def _payload_sums(payload: SessionPayload) -> dict[str, float]:
@@ -215,10 +219,21 @@ def _hit_rate(hits: int, misses: int) -> float | None:
     return hits / lookups if lookups else None
 
 
+def _merge_rows(session: Session, payload: SessionPayload, *, stale: bool) -> None:
+    """Write the payload's rows into a stored session and move its totals by what changed."""
+    call_ids = [call.id for call in payload.api_calls]
+    before = call_totals_of(session, call_ids, chunk=bulk.IN_CHUNK)
+    added = _write_rows(session, payload, fresh=False, stale=stale)
+    after = call_totals_of(session, call_ids, chunk=bulk.IN_CHUNK)
+    move_session_totals(session, before=before, after=after, operations_added=added)
+
+
 def _write_rows(
     session: Session, payload: SessionPayload, *, fresh: bool, stale: bool = False
-) -> None:
-    ids = bulk.operation_ids(session.pk, payload.operations, payload.api_calls, fresh=fresh)
+) -> int:
+    """Upsert the payload's rows; returns how many operations were new to the session."""
+    ids, added = bulk.operation_ids(session.pk, payload.operations, payload.api_calls,
+                                    fresh=fresh)
     operations_table = bulk.OPERATIONS_FROM_STALE if stale else bulk.OPERATIONS
     bulk.write_rows(
         operations_table, bulk.operation_rows(session.pk, payload.operations, ids), fresh=fresh
@@ -232,6 +247,7 @@ def _write_rows(
         arrived = sorted(op.id for op in payload.operations)
         for start in range(0, len(arrived), bulk.IN_CHUNK):
             _link_waiting_rows(session, arrived[start : start + bulk.IN_CHUNK])
+    return added
 
 
 def _link_waiting_rows(session: Session, arrived: list[str]) -> None:

@@ -109,6 +109,10 @@ class Session(models.Model):
     total_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(**COST_TOTAL_FIELD, default=0)
     operations_count = models.PositiveIntegerField(default=0)
+    # Kept so that ingest can check a merge against the per-session caps (ingest.bounds)
+    # without summing the session's stored calls.
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
     # The highest `sequence` the client sent for this session; a snapshot with a lower one
     # arrived late and does not change session-level figures (ingest.merge_order).
     client_sequence = models.BigIntegerField(null=True, blank=True, editable=False)
