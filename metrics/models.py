@@ -180,8 +180,11 @@ class Session(models.Model):
 class Operation(models.Model):
     # No index of its own: the unique (session, client_id) key below starts with it and
     # serves every lookup by session, and ingest maintains one index fewer per row.
+    # No database constraint either: its check fired once per row at every ingest commit
+    # (some 1,000 per request). Every write names a session it holds locked, and a
+    # session is deleted only under its lock with its rows (metrics.deletion).
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="operations",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     client_id = models.CharField(max_length=64)
     # The wire names the parent by its client id; children finish (and are sent) before
     # their parents, so the link is kept by id and resolved to a row once both exist.
@@ -233,9 +236,9 @@ class ApiCall(models.Model):
         UNPRICED = "unpriced"
         PENDING = "pending"  # sent without a cost, not priced by analysis yet
 
-    # No index of its own: the unique (session, client_id) key starts with it (as Operation).
+    # No index of its own, and no database constraint (as Operation.session).
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="api_calls",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     operation = models.ForeignKey(
         Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_calls",
         db_constraint=False,

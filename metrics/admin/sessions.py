@@ -25,6 +25,7 @@ from metrics import permissions
 from metrics.admin.actions import SESSION_ACTIONS
 from metrics.admin.forms import AnnotationAdminForm, SessionAdminForm
 from metrics.admin.scoping import ProjectScopedAdmin
+from metrics.deletion import delete_sessions
 from metrics.dispatch import enqueue_after_commit
 from metrics.links import session_url
 from metrics.models import (
@@ -242,11 +243,11 @@ class SessionAdmin(ProjectScopedAdmin):
         return listed, {Session._meta.verbose_name_plural: len(sessions), **counts}, set(), []
 
     def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
+        delete_sessions(Session.objects.filter(pk=obj.pk))
         _rebuild_rollups_after_commit()
 
     def delete_queryset(self, request, queryset) -> None:
-        super().delete_queryset(request, queryset)
+        delete_sessions(queryset)
         _rebuild_rollups_after_commit()
 
     # --- columns and read-only fields ---------------------------------------------------

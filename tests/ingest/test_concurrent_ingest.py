@@ -10,9 +10,11 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.db import connection, transaction
 
+from metrics.deletion import delete_sessions
 from metrics.models import ApiCall, Operation, Session
-from tests.factories import big_payload, operation, session_payload
+from tests.factories import api_call, big_payload, operation, session_payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -73,3 +75,86 @@ def test_parts_of_one_running_session_sent_at_once_all_arrive(live_server, api_k
     assert Session.objects.count() == 1
     assert Operation.objects.count() == CLIENTS * 100
     assert Session.objects.get().operations_count == CLIENTS * 100
+
+
+def _store(project, payload: dict):
+    from ingest.schemas import SessionPayload
+    from ingest.services import store_payload
+
+    return store_payload(project, SessionPayload.model_validate(payload))
+
+
+def _new_rows(session_id: str, prefix: str) -> dict:
+    return session_payload(
+        session_id, operations=[operation(f"{prefix}{i}", "dialogue", start_s=i, duration_s=1)
+                                for i in range(20)],
+        api_calls=[api_call(f"{prefix}c", operation_id=f"{prefix}0")])
+
+
+def _in_thread(target) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def test_a_session_deleted_while_a_merge_is_in_flight_takes_the_merged_rows_with_it(project):
+    # The raw rows have no database constraint on their session: the session's row lock
+    # is what keeps a merge's rows from outliving a deletion.
+    _store(project, big_payload("s", operations=10, api_calls=2))
+    merging, release = threading.Event(), threading.Event()
+
+    def merge() -> None:
+        with transaction.atomic():  # the merge's rows and lock held until released
+            _store(project, _new_rows("s", "n"))
+            merging.set()
+            release.wait(timeout=10)
+
+    merger, merge_errors = _in_thread(merge)
+    assert merging.wait(timeout=10)
+    deleter, delete_errors = _in_thread(
+        lambda: delete_sessions(Session.objects.filter(external_id="s")))
+    deleter.join(timeout=1)
+    assert deleter.is_alive()  # waiting on the merge's lock
+    release.set()
+    merger.join(timeout=30)
+    deleter.join(timeout=30)
+
+    assert merge_errors == delete_errors == []
+    assert not Session.objects.exists()
+    assert (Operation.objects.count(), ApiCall.objects.count()) == (0, 0)
+
+
+def test_a_merge_that_waits_on_a_deletion_stores_the_session_anew(project):
+    _store(project, big_payload("s", operations=10, api_calls=2))
+    deleting, release = threading.Event(), threading.Event()
+
+    def delete() -> None:
+        with transaction.atomic():
+            delete_sessions(Session.objects.filter(external_id="s"))
+            deleting.set()
+            release.wait(timeout=10)
+
+    deleter, delete_errors = _in_thread(delete)
+    assert deleting.wait(timeout=10)
+    merger, merge_errors = _in_thread(lambda: _store(project, _new_rows("s", "n")))
+    merger.join(timeout=1)
+    assert merger.is_alive()  # waiting on the deletion's lock
+    release.set()
+    deleter.join(timeout=30)
+    merger.join(timeout=30)
+
+    assert merge_errors == delete_errors == []
+    session = Session.objects.get()
+    assert (session.operations_count, session.api_calls_count) == (20, 1)
+    assert Operation.objects.filter(session=session).count() == Operation.objects.count() == 20
+    assert ApiCall.objects.filter(session=session).count() == ApiCall.objects.count() == 1
