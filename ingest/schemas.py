@@ -54,7 +54,8 @@ def bounded_text(*, max_length: int, min_length: int | None = None) -> Any:
     """
 
     def check(text: str) -> str:
-        storable_text(text)
+        if "\x00" in text or not text.isascii():  # else it holds neither NUL nor a surrogate
+            storable_text(text)
         if min_length is not None and len(text) < min_length:
             raise PydanticKnownError("too_short", {
                 "field_type": "Value", "min_length": min_length, "actual_length": len(text)})
@@ -122,6 +123,8 @@ def _bounded_mapping(max_bytes: int):
     """Free-form metadata, within limits that keep one field from swamping a row."""
 
     def check(value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value
         if len(value) > MAX_METADATA_KEYS:
             raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
         if value and max(map(len, value)) > 200:
