@@ -355,23 +355,20 @@ def clone_sessions(copies: int) -> list[float]:
     return seconds
 
 
-def build_huge(steps: dict[str, float]) -> None:
+def build_by_copy(scale: str, base: str, copies: int, steps: dict[str, float]) -> None:
+    """``scale`` as a copy of the ``base`` scale with its sessions cloned ``copies`` times,
+    the rollups rebuilt and the database vacuumed."""
     from metrics.analysis.rollups import rebuild_all
 
     def step(name: str, began: float) -> None:
         steps[name] = round(time.perf_counter() - began, 1)
-        print(f"  huge: {name} {steps[name]:.1f} s", flush=True)
+        print(f"  {scale}: {name} {steps[name]:.1f} s", flush=True)
 
-    # BENCH_HUGE_FROM=small clones the small scale 99 times instead (same totals, 10
-    # runs per episode, but 100 episodes at each of small's times): for when large is not
-    # built yet
-    base = os.environ.get("BENCH_HUGE_FROM", "large")
-    copies = CLONES if base == "large" else SCALE * (CLONES + 1) - 1
     steps["from"] = f"{base} + {copies} copies"
     began = time.perf_counter()
-    copy_database(DB_NAMES[base], DB_NAMES["huge"])
+    copy_database(DB_NAMES[base], DB_NAMES[scale])
     step(f"copy_{base}", began)
-    use_database("huge")
+    use_database(scale)
     migrate()
     began = time.perf_counter()
     copy_seconds = clone_sessions(copies)
@@ -383,6 +380,15 @@ def build_huge(steps: dict[str, float]) -> None:
     began = time.perf_counter()
     vacuum()
     step("vacuum_analyze", began)
+
+
+def build_huge(steps: dict[str, float]) -> None:
+    # BENCH_HUGE_FROM=small clones the small scale 99 times instead (same totals, 10
+    # runs per episode, but 100 episodes at each of small's times): for when large is not
+    # built yet
+    base = os.environ.get("BENCH_HUGE_FROM", "large")
+    copies = CLONES if base == "large" else SCALE * (CLONES + 1) - 1
+    build_by_copy("huge", base, copies, steps)
 
 
 def time_interleaved(clients: dict, urls: dict[str, dict[str, str]]) -> dict[str, dict]:
@@ -445,15 +451,22 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}", flush=True)
     clients, urls, sizes, steps = {}, {}, {}, {}
     for scale in scales:
-        if scale not in reused and scale in episodes:
+        # BENCH_LARGE_FROM=small builds large from small and 9 copies (10 runs per
+        # episode, 10 episodes at each of small's start times) instead of by ingest
+        by_copy = scale == "large" and os.environ.get("BENCH_LARGE_FROM") == "small"
+        if scale not in reused and scale in episodes and not by_copy:
             recreate_database(PG, DB_NAMES[scale])
+        if scale not in reused and by_copy:
+            print(f"building the large scale: small and {CLONES} copies of it", flush=True)
+            steps["large"] = {}
+            build_by_copy("large", "small", CLONES, steps["large"])
         if scale not in reused and scale == "huge":
-            print(f"building the huge scale: large and {CLONES} copies of it", flush=True)
+            print("building the huge scale by copy", flush=True)
             steps["huge"] = {}
             build_huge(steps["huge"])
         use_database(scale)
         migrate()
-        if scale not in reused and scale in episodes:
+        if scale not in reused and scale in episodes and not by_copy:
             print(f"building the {scale} scale: {episodes[scale] * RUNS_PER_EPISODE} sessions",
                   flush=True)
             began = time.perf_counter()
