@@ -271,7 +271,7 @@ def clone_plan() -> list:
     return plan
 
 
-def clone_sessions(copies: int) -> list[float]:
+def clone_sessions(copies: int, label: str = "huge") -> list[float]:
     """Clone every completed session with its rows ``copies`` times; seconds per copy.
 
     Copy ``k`` shifts each model's key by ``k`` times an offset (the model's largest key
@@ -344,7 +344,7 @@ def clone_sessions(copies: int) -> list[float]:
                 cursor.execute(statement, [k])
         seconds.append(round(time.perf_counter() - began, 1))
         if k % 10 == 0 or k == copies or copies < 20:
-            print(f"  huge: copy {k}/{copies} in {seconds[-1]:.1f} s", flush=True)
+            print(f"  {label}: copy {k}/{copies} in {seconds[-1]:.1f} s", flush=True)
     with connection.cursor() as cursor:
         for model in plan:
             if model._meta.pk.column != "id":
@@ -371,7 +371,7 @@ def build_by_copy(scale: str, base: str, copies: int, steps: dict[str, float]) -
     use_database(scale)
     migrate()
     began = time.perf_counter()
-    copy_seconds = clone_sessions(copies)
+    copy_seconds = clone_sessions(copies, scale)
     steps["clone_copy_s_median"] = statistics.median(copy_seconds)
     step("clone", began)
     began = time.perf_counter()
