@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('metrics', '0022_session_fk_no_separate_index'),
+        ('metrics', '0024_raw_rows_session_without_constraint'),
     ]
 
     operations = [
