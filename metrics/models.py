@@ -150,7 +150,20 @@ class Session(models.Model):
             # episode pages and comparisons: an episode's runs in time order
             models.Index(fields=["episode", "started_at"], name="session_episode_start"),
             # API list and dashboard periods: a project's sessions newest first
-            models.Index(fields=["project", "-started_at", "-id"], name="session_project_start"),
+            # ... and the overview's figures of a period: every column they sum or filter
+            # on, so the period's sessions are summed from the index alone (PostgreSQL)
+            models.Index(fields=["project", "-started_at", "-id"],
+                         include=["episode", "status", "duration_s", "cost_usd", "cache_hits",
+                                  "cache_misses", "api_calls_count", "api_errors_count",
+                                  "total_tokens", "workflow", "environment", "release", "tags"],
+                         name="session_project_start"),
+            # the episodes table's order: a period's runs per episode, newest first, with
+            # every column a sort key reads, so ranking the episodes never reads a session row
+            # (PostgreSQL; SQLite keeps the key columns only)
+            models.Index(fields=["project", "episode", "-started_at", "-id"],
+                         include=["status", "duration_s", "cost_usd", "total_tokens",
+                                  "cache_hits", "cache_misses"],
+                         name="session_episode_take"),
             # the sweep: sessions whose latest merge has not been analyzed
             models.Index(fields=["analyzed_at"], name="session_analyzed"),
             # the dashboard's running sessions: the few still running, without reading the rest
@@ -546,7 +559,12 @@ class BudgetCheck(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session", "budget"], name="budgetcheck_unique"),
         ]
-        indexes = [models.Index(fields=["passed", "budget"], name="budgetcheck_violations")]
+        indexes = [
+            models.Index(fields=["passed", "budget"], name="budgetcheck_violations"),
+            # the overview's violations of a period: the failed checks' sessions
+            models.Index(fields=["session"], condition=Q(passed=False),
+                         name="budgetcheck_failed_session"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.budget}: {'pass' if self.passed else 'FAIL'}"
@@ -576,6 +594,11 @@ class CostLine(models.Model):
             models.UniqueConstraint(
                 fields=["session", "day", "provider", "model"], name="costline_unique"
             ),
+        ]
+        indexes = [
+            # the pages' "+ N unpriced" of a period: only the lines that have any
+            models.Index(fields=["session"], include=["unpriced_calls"],
+                         condition=Q(unpriced_calls__gt=0), name="costline_unpriced"),
         ]
 
     def __str__(self) -> str:

@@ -19,11 +19,11 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Window,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf
 
+from metrics.dashboard.episode_order import ranked_episode_ids
 from metrics.dashboard.filters import DashboardFilters
 from metrics.dashboard.quantiles import (
     PercentileDisc,
@@ -184,20 +184,31 @@ EPISODE_SORTS = {
 DEFAULT_EPISODE_SORT = "-last_run"
 
 
-def episode_table(
-    project: Project, filters: DashboardFilters, *, sort: str, search: str = ""
-) -> QuerySet:
-    """One row per episode with runs in the filters, sorted in the database."""
+def episode_sessions(project: Project, filters: DashboardFilters, *, search: str = ""
+                     ) -> QuerySet:
+    """The runs the episodes table counts: of an episode, in the filters and the search."""
     sessions = filters.sessions(project).filter(episode__isnull=False)
     if search:
         sessions = sessions.filter(episode__code__icontains=search)
+    return sessions
+
+
+def episode_table(
+    project: Project, filters: DashboardFilters, *, sort: str, search: str = "",
+    episode_ids: list[int] | None = None,
+) -> QuerySet:
+    """One row per episode with runs in the filters, sorted in the database; only the
+    episodes ``episode_ids`` when given (a page of the table)."""
+    sessions = episode_sessions(project, filters, search=search)
+    if episode_ids is not None:
+        sessions = sessions.filter(episode_id__in=episode_ids)
     descending = sort.startswith("-")
     key = EPISODE_SORTS.get(sort.lstrip("-"), "last_run")
     order = F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_last=True)
     as_float = FloatField()
     take = is_take(take_ids(sessions))
     return (
-        sessions.values(code=F("episode__code"), title=F("episode__title"))
+        sessions.values("episode_id", code=F("episode__code"), title=F("episode__title"))
         # The sort keys first: in the same annotate() "cost_usd" would name the sum.
         .annotate(
             sort_cost_per_run=Cast(Max("cost_usd", filter=take), as_float),
@@ -270,23 +281,32 @@ class TablePage:
 MAX_PAGE = 1_000_000
 
 
-def table_page(table: QuerySet, *, number: str | None, per_page: int) -> TablePage:
-    """One page of an aggregated table and the table's length, in one query: the length
-    comes from a window count over the grouped rows instead of a second aggregation."""
+def episode_table_page(project: Project, filters: DashboardFilters, *, sort: str,
+                       search: str = "", number: str | None, per_page: int) -> TablePage:
+    """One page of the episodes table and the number of episodes in it.
+
+    The page's episodes are ranked first, by the sort key alone, over the period's runs
+    (``episode_order``); only their figures are then summed, so a page costs the same
+    however many episodes the period holds beyond it.
+    """
     try:
         page = max(1, int(number or 1))
     except ValueError:
         page = 1
     # Past the last page anyway; bounded so the OFFSET fits the database's integers.
     page = min(page, MAX_PAGE)
-    counted = table.annotate(_total=Window(Count("*")))
-    rows = list(counted[(page - 1) * per_page: page * per_page])
-    if not rows and page > 1:  # past the end: show the last page, as Paginator.get_page does
-        total = table.count()
+    sessions = episode_sessions(project, filters, search=search)
+    ids, total = ranked_episode_ids(sessions, sort=sort, offset=(page - 1) * per_page,
+                                    limit=per_page)
+    if not ids and page > 1:  # past the end: show the last page, as Paginator.get_page does
+        total = sessions.order_by().values("episode_id").distinct().count()
         page = max(1, -(-total // per_page))
-        rows = list(counted[(page - 1) * per_page: page * per_page])
-    total = rows[0]["_total"] if rows else 0
-    return TablePage([with_take_rates(with_rates(row)) for row in rows], page, total, per_page)
+        ids, total = ranked_episode_ids(sessions, sort=sort, offset=(page - 1) * per_page,
+                                        limit=per_page)
+    rows = {row["episode_id"]: row for row in episode_table(
+        project, filters, sort=sort, search=search, episode_ids=ids)}
+    return TablePage([with_take_rates(with_rates(rows[pk])) for pk in ids if pk in rows],
+                     page, total, per_page)
 
 
 def normalise_sort(sort: str) -> str:

@@ -155,11 +155,12 @@ def episodes(request: HttpRequest) -> HttpResponse:
     project, filters = ctx["project"], ctx["filters"]
     sort = queries.normalise_sort(request.GET.get("sort", queries.DEFAULT_EPISODE_SORT))
     search = request.GET.get("q", "").strip()[:128]
-    table = queries.episode_table(project, filters, sort=sort, search=search)
     if _wants_csv(request):
-        return csv_tables.episodes_csv(table)
-    page = queries.table_page(table, number=request.GET.get("page"),
-                                per_page=EPISODES_PER_PAGE)
+        return csv_tables.episodes_csv(
+            queries.episode_table(project, filters, sort=sort, search=search))
+    page = queries.episode_table_page(project, filters, sort=sort, search=search,
+                                      number=request.GET.get("page"),
+                                      per_page=EPISODES_PER_PAGE)
     ctx.update(
         page=page,
         rows=page.rows,
