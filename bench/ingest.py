@@ -2,7 +2,8 @@
 in alternating windows of the same run.
 
 Starts gunicorn as the production docs run it (``perfmon_site.asgi:application``, the
-``asgi`` worker class, 2 workers) on a scratch PostgreSQL database. Then WINDOWS times
+``asgi`` worker class, 2 workers; BENCH_WORKERS sets another count) on a scratch
+PostgreSQL database. Then WINDOWS times
 (default 5), one after the other:
 
 - an HTTP window: 4 concurrent clients post gzipped sessions of 1,000 operations and 50
