@@ -278,3 +278,33 @@ def test_script_in_names_stays_text_in_the_browser(api, live_server):
             assert tab.errors == []
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_a_middle_page_of_the_episodes_table_fits_and_links_both_ways(
+        demo_world, live_server, device, monkeypatch):
+    """A season's table runs over many pages: page 2 of 3 (three episodes a page here)
+    fits the screen, and its links lead to the pages beside it, sort kept."""
+    from metrics.dashboard import views
+
+    monkeypatch.setattr(views, "EPISODES_PER_PAGE", 3)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    suffix = "" if device == "desktop" else "-phone"
+    with sync_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        browser = _browser(playwright, profile, WIDTHS[device])
+        try:
+            tab = Page(browser.new_page(), live_server.url)
+            _log_in(tab)
+            tab.open("/episodes/?sort=code&page=2")
+            assert tab.page.locator("text=Page 2 of 3").count() == 1
+            assert tab.page_overflow_px() == 0
+            tab.shot("episodes-paged" + suffix)
+            codes = tab.page.locator("td a[href^='/episodes/ep']").all_inner_texts()
+            assert codes == ["ep004", "ep005", "ep006"]
+            tab.page.click("text=Next →")
+            tab.page.wait_for_load_state("networkidle")
+            assert "sort=code" in tab.page.url and "page=3" in tab.page.url
+            assert tab.page.locator("text=Page 3 of 3").count() == 1
+            assert tab.errors == []
+        finally:
+            browser.close()
