@@ -1,11 +1,13 @@
 """The episodes table in pages: the page's episodes are ranked in the database by the sort
 key alone, the figures summed for them only, and the count is of every episode."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from metrics.dashboard import takes, views
+from metrics.dashboard import queries, takes, views
 from metrics.models import Session
 from tests.dashboard.world import run_payload, send
 
@@ -96,3 +98,20 @@ def test_the_search_pages_and_counts_only_its_matches(viewer, season):
     response = viewer.get("/episodes/?q=3")
     assert response.context["page"].count == 1
     assert [row["code"] for row in response.context["rows"]] == ["ep03"]
+
+
+SORTS = [f"{way}{key}" for key in queries.EPISODE_SORTS for way in ("", "-")]
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_the_pages_rank_episodes_as_the_whole_table_orders_them(api, viewer, season, sort):
+    # Two implementations of one order: the pages rank in SQL of their own
+    # (metrics.dashboard.episode_order), the CSV export sorts the whole table with the
+    # ORM (queries.episode_table). Every sort key, both ways, must agree.
+    send(api, run_payload("ep05_failed", episode="ep05", status="failed", failed_scene=0,
+                          started_at=datetime.now(UTC) - timedelta(hours=12)))
+    csv_rows = list(csv.reader(io.StringIO(
+        b"".join(viewer.get(f"/episodes/?sort={sort}&export=csv").streaming_content)
+        .decode())))[1:]
+
+    assert sum(pages(viewer, sort), []) == [row[0] for row in csv_rows]
