@@ -3,8 +3,7 @@ in alternating windows of the same run.
 
 Starts gunicorn as the production docs run it (``perfmon_site.asgi:application``, the
 ``asgi`` worker class, 2 workers; BENCH_WORKERS sets another count) on a scratch
-PostgreSQL database. Then WINDOWS times
-(default 5), one after the other:
+PostgreSQL database. Then WINDOWS times (default 5), one after the other:
 
 - an HTTP window: 4 concurrent clients post gzipped sessions of 1,000 operations and 50
   API calls for WINDOW_S seconds (default 4); its rate is the operations the database

@@ -127,7 +127,7 @@ def _bounded_mapping(max_bytes: int):
             return value
         if len(value) > MAX_METADATA_KEYS:
             raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
-        if value and max(map(len, value)) > 200:
+        if max(map(len, value)) > 200:
             raise ValueError("keys are at most 200 characters")
         bound = flat_json_size_bound(value)
         if bound is None:

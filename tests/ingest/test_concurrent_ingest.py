@@ -107,53 +107,50 @@ def _in_thread(target) -> tuple[threading.Thread, list[BaseException]]:
     return thread, errors
 
 
+def _second_waits_on_the_first(first, second) -> list[BaseException]:
+    """Run ``first`` in a transaction held open, start ``second`` and see it wait on the
+    first's locks, then let the first commit; what either of them raised."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction.atomic():
+            first()
+            inside.set()
+            release.wait(timeout=10)
+
+    holder, first_errors = _in_thread(hold)
+    assert inside.wait(timeout=10)
+    waiter, second_errors = _in_thread(second)
+    waiter.join(timeout=1)
+    assert waiter.is_alive()  # waiting on the first's lock
+    release.set()
+    holder.join(timeout=30)
+    waiter.join(timeout=30)
+    return first_errors + second_errors
+
+
+def _delete_s() -> None:
+    delete_sessions(Session.objects.filter(external_id="s"))
+
+
 def test_a_session_deleted_while_a_merge_is_in_flight_takes_the_merged_rows_with_it(project):
     # The raw rows have no database constraint on their session: the session's row lock
     # is what keeps a merge's rows from outliving a deletion.
     _store(project, big_payload("s", operations=10, api_calls=2))
-    merging, release = threading.Event(), threading.Event()
 
-    def merge() -> None:
-        with transaction.atomic():  # the merge's rows and lock held until released
-            _store(project, _new_rows("s", "n"))
-            merging.set()
-            release.wait(timeout=10)
+    errors = _second_waits_on_the_first(lambda: _store(project, _new_rows("s", "n")), _delete_s)
 
-    merger, merge_errors = _in_thread(merge)
-    assert merging.wait(timeout=10)
-    deleter, delete_errors = _in_thread(
-        lambda: delete_sessions(Session.objects.filter(external_id="s")))
-    deleter.join(timeout=1)
-    assert deleter.is_alive()  # waiting on the merge's lock
-    release.set()
-    merger.join(timeout=30)
-    deleter.join(timeout=30)
-
-    assert merge_errors == delete_errors == []
+    assert errors == []
     assert not Session.objects.exists()
     assert (Operation.objects.count(), ApiCall.objects.count()) == (0, 0)
 
 
 def test_a_merge_that_waits_on_a_deletion_stores_the_session_anew(project):
     _store(project, big_payload("s", operations=10, api_calls=2))
-    deleting, release = threading.Event(), threading.Event()
 
-    def delete() -> None:
-        with transaction.atomic():
-            delete_sessions(Session.objects.filter(external_id="s"))
-            deleting.set()
-            release.wait(timeout=10)
+    errors = _second_waits_on_the_first(_delete_s, lambda: _store(project, _new_rows("s", "n")))
 
-    deleter, delete_errors = _in_thread(delete)
-    assert deleting.wait(timeout=10)
-    merger, merge_errors = _in_thread(lambda: _store(project, _new_rows("s", "n")))
-    merger.join(timeout=1)
-    assert merger.is_alive()  # waiting on the deletion's lock
-    release.set()
-    deleter.join(timeout=30)
-    merger.join(timeout=30)
-
-    assert merge_errors == delete_errors == []
+    assert errors == []
     session = Session.objects.get()
     assert (session.operations_count, session.api_calls_count) == (20, 1)
     assert Operation.objects.filter(session=session).count() == Operation.objects.count() == 20
