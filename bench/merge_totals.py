@@ -6,8 +6,9 @@ Builds one running session of SESSION_OPERATIONS operations and a call per 5 ope
 through ``ingest.services.store_payload`` (parts of 5,000 operations), on a scratch
 PostgreSQL database. Then PARTS times: merges a new part of 1,000 operations and 50 calls
 (timing the whole ``store_payload``), and on the session as it now stands times the old
-recount (``refresh_session_totals`` plus the aggregate of the stored calls' cache tokens
-the cap check made) and the new move (``call_totals_of`` the part's calls twice, as a merge
+recount's reads (the aggregate of the session's calls and the count of its operations that
+``refresh_session_totals`` made, plus the aggregate of the calls' cache tokens the cap
+check made) and the new move (``call_totals_of`` the part's calls twice, as a merge
 reads them). Prints one JSON object on its last line: the medians in ms and recount / move.
 
 Needs PostgreSQL on loopback (BENCH_PG); tasks are queued to Redis (BENCH_REDIS) and
@@ -27,6 +28,9 @@ import prune
 DB_NAME = "perfmon_bench_merge_totals"
 SESSION_OPERATIONS = int(os.environ.get("BENCH_SESSION_OPERATIONS", "200000"))
 BUILD_PART = 5000
+# The totals the session's recount aggregated before the cache sums joined them.
+OLD_TOTALS = ("api_calls_count", "api_errors_count", "prompt_tokens", "completion_tokens",
+              "total_tokens", "cost_usd")
 PARTS = int(os.environ.get("BENCH_PARTS", "15"))
 
 
@@ -57,8 +61,8 @@ def main() -> None:
     from ingest.bulk import IN_CHUNK
     from ingest.schemas import SessionPayload
     from ingest.services import store_payload
-    from metrics.analysis.totals import call_totals_of, refresh_session_totals
-    from metrics.models import ApiCall, Project, Session
+    from metrics.analysis.totals import CALL_TOTALS, call_totals_of
+    from metrics.models import ApiCall, Operation, Project, Session
 
     call_command("migrate", verbosity=0)
     project, _ = Project.objects.get_or_create(slug="default", defaults={"name": "Default"})
@@ -76,9 +80,13 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE")
 
     def recount(session: Session) -> None:
-        refresh_session_totals(session)
-        ApiCall.objects.filter(session=session).aggregate(
-            Sum("cached_tokens"), Sum("cache_write_tokens"))
+        """The reads a merge made before: the session's calls aggregated for its totals,
+        its operations counted, its calls' cache tokens summed for the caps. Reads only,
+        as ``move`` is (the save that follows either is the same)."""
+        calls = ApiCall.objects.filter(session=session)
+        calls.aggregate(**{name: CALL_TOTALS[name] for name in OLD_TOTALS})
+        Operation.objects.filter(session=session).count()
+        calls.aggregate(Sum("cached_tokens"), Sum("cache_write_tokens"))
 
     def move(session: Session, call_ids: list[str]) -> None:
         for _ in range(2):  # before and after the write
