@@ -14,7 +14,7 @@ run an editor accepted, if it is in the filters, else the latest completed run
 """
 
 from django.db import connection
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from metrics.models import Episode, Session
 
@@ -44,7 +44,7 @@ def ranked_episode_ids(sessions: QuerySet[Session], *, sort: str, offset: int,
     """
     name = sort.lstrip("-")
     direction = "DESC" if sort.startswith("-") else "ASC"
-    inner, params = _sessions_sql(sessions)
+    inner, params = _sessions_sql(sessions, with_take=name in TAKE_KEYS)
     if name in TAKE_KEYS:
         keyed = (
             f"SELECT s.episode_id, CASE WHEN s.take_class < 2 THEN {TAKE_KEYS[name]} END AS k,"
@@ -68,18 +68,19 @@ def ranked_episode_ids(sessions: QuerySet[Session], *, sort: str, offset: int,
     return [row[0] for row in rows], rows[0][1] if rows else 0
 
 
-def _sessions_sql(sessions: QuerySet[Session]) -> tuple[str, tuple]:
-    """The sessions' SQL with the columns the keys read and each run's take class: 0 for
-    a run an editor accepted, 1 for a completed run, 2 for any other."""
-    # The accepted runs as a list: few, and a list is matched by hash in every row where a
-    # subquery would be probed once per row.
-    accepted = list(Episode.objects.filter(accepted_session__isnull=False)
-                    .values_list("accepted_session_id", flat=True))
-    take_class = Case(
-        *([When(pk__in=accepted, then=Value(0))] if accepted else []),
-        When(status=Session.Status.COMPLETED, then=Value(1)),
-        default=Value(2), output_field=IntegerField(),
-    )
-    query = (sessions.filter(episode__isnull=False).order_by()
-             .annotate(take_class=take_class).values(*SESSION_COLUMNS, "take_class"))
-    return query.query.sql_with_params()
+def _sessions_sql(sessions: QuerySet[Session], *, with_take: bool) -> tuple[str, tuple]:
+    """The sessions' SQL with the columns the keys read and, ``with_take``, each run's
+    take class: 0 for the run its episode's editor accepted, 1 for a completed run, 2 for
+    any other. The accepted run is read from the run's own episode (a join with the small
+    episodes table), never as a list of every accepted run, which grows with every
+    season."""
+    query = sessions.filter(episode__isnull=False).order_by()
+    columns = list(SESSION_COLUMNS)
+    if with_take:
+        query = query.annotate(take_class=Case(
+            When(pk=F("episode__accepted_session_id"), then=Value(0)),
+            When(status=Session.Status.COMPLETED, then=Value(1)),
+            default=Value(2), output_field=IntegerField(),
+        ))
+        columns.append("take_class")
+    return query.values(*columns).query.sql_with_params()
