@@ -16,7 +16,8 @@ models' ``_meta``. Then the rollups are rebuilt from the cloned lines
 days at every scale (a clone keeps its original's times), so the default period of every
 page holds ten times more at each step up.
 
-Each page is requested with Django's test client as a logged-in producer, with DEBUG off.
+Every other episode has an accepted take (its first run, set before timing at every scale,
+built or reused), as a season's editors mark them. Each page is requested with Django's test client as a logged-in producer, with DEBUG off.
 The scales are timed in alternation, page by page (switch database, one warm-up request,
 one timed request, and the same on the next scale), so that whatever else the machine is
 doing weighs on all alike. Prints each build step's time, the load average, and one JSON
@@ -437,6 +438,19 @@ def logged_in_client():
     return client
 
 
+def accept_takes() -> int:
+    """An editor's accepted take in every other episode (its first run), as a season's
+    producers mark them; idempotent, so reused databases get the same. How many."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE metrics_episode e SET accepted_session_id = (SELECT s.id FROM "
+            "metrics_session s WHERE s.episode_id = e.id ORDER BY s.started_at, s.id "
+            "LIMIT 1) WHERE e.id % 2 = 0")
+        return cursor.rowcount
+
+
 def counts() -> dict[str, int]:
     from metrics.models import Episode, Operation, Session
 
@@ -485,7 +499,7 @@ def main() -> None:
             vacuum()
             steps[scale]["vacuum_analyze"] = round(time.perf_counter() - began, 1)
             print(f"  {scale}: {steps[scale]} s", flush=True)
-        sizes[scale] = counts()
+        sizes[scale] = {**counts(), "accepted_takes": accept_takes()}
         print(f"{scale}: {sizes[scale]}", flush=True)
         clients[scale] = logged_in_client()
         urls[scale] = pages()
