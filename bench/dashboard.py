@@ -17,7 +17,8 @@ days at every scale (a clone keeps its original's times), so the default period 
 page holds ten times more at each step up.
 
 Every other episode has an accepted take (its first run, set before timing at every scale,
-built or reused), as a season's editors mark them. Each page is requested with Django's test client as a logged-in producer, with DEBUG off.
+built or reused), as a season's editors mark them. Each page is requested with Django's
+test client as a logged-in producer, with DEBUG off.
 The scales are timed in alternation, page by page (switch database, one warm-up request,
 one timed request, and the same on the next scale), so that whatever else the machine is
 doing weighs on all alike. Prints each build step's time, the load average, and one JSON
