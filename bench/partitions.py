@@ -27,9 +27,11 @@ PAGE_REPEATS = 7
 PLAIN = ("metrics", "0020_cost_write_1h")
 
 
-# Session columns added after PLAIN, which today's ingest writes: on the plain layout
-# they are added by hand, so that only the raw tables' layout differs between the two.
-LATER_SESSION_FIELDS = ("cached_tokens", "cache_write_tokens")
+# Columns added after PLAIN, which today's ingest and analysis write: on the plain layout
+# they are added by hand (with the daily cost rollup's key that takes in its release), so
+# that only the raw tables' layout differs between the two.
+LATER_FIELDS = (("Session", "cached_tokens"), ("Session", "cache_write_tokens"),
+                ("Session", "rollup_release"), ("DailyCost", "release"))
 
 
 def migrate(target=None) -> float:
@@ -40,26 +42,33 @@ def migrate(target=None) -> float:
     return time.perf_counter() - began
 
 
-def later_session_fields(*, add: bool) -> None:
-    from django.db import connection
+def later_fields(*, add: bool) -> None:
+    from django.apps import apps
+    from django.db import connection, models
 
-    from metrics.models import Session
+    from metrics.models import DailyCost
 
+    key = DailyCost._meta.constraints[0]
+    plain_key = models.UniqueConstraint(
+        fields=[f for f in key.fields if f != "release"], name=key.name)
     with connection.schema_editor() as editor:
-        for name in LATER_SESSION_FIELDS:
-            field = Session._meta.get_field(name)
-            (editor.add_field if add else editor.remove_field)(Session, field)
+        editor.remove_constraint(DailyCost, plain_key if add else key)
+        for model_name, name in LATER_FIELDS:
+            model = apps.get_model("metrics", model_name)
+            field = model._meta.get_field(name)
+            (editor.add_field if add else editor.remove_field)(model, field)
+        editor.add_constraint(DailyCost, key if add else plain_key)
 
 
 def to_plain() -> None:
     migrate(PLAIN)
-    later_session_fields(add=True)
+    later_fields(add=True)
 
 
 def to_partitioned() -> float:
     """Seconds the migrations from PLAIN to the latest took (0021's partitioning, and the
     small ones after it)."""
-    later_session_fields(add=False)
+    later_fields(add=False)
     return migrate()
 
 

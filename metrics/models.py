@@ -129,11 +129,12 @@ class Session(models.Model):
     # Wire fields an editor corrected in the admin (e.g. "episode"); a later resend from the
     # generator does not overwrite them.
     edited_fields = models.JSONField(default=list, blank=True, editable=False)
-    # The key (episode code, workflow, day) this session's figures are counted under in the
-    # rollups; null until first analyzed. Analysis moves the figures when an editor changes
-    # the episode or workflow.
+    # The key (episode code, workflow, release, day) this session's figures are counted
+    # under in the rollups; null until first analyzed. Analysis moves the figures when an
+    # editor changes the episode, workflow or release.
     rollup_episode = models.CharField(max_length=128, blank=True, editable=False)
     rollup_workflow = models.CharField(max_length=128, blank=True, editable=False)
+    rollup_release = models.CharField(max_length=128, blank=True, editable=False)
     rollup_day = models.DateField(null=True, blank=True, editable=False)
     received_at = models.DateTimeField(auto_now_add=True)
     merged_at = models.DateTimeField()  # last time a payload changed or resent this session
@@ -643,22 +644,23 @@ class OperationSums(models.Model):
 
 
 class DailyCost(RollupBase, CostSums):
-    """API usage by day (of the call), workflow and model: cost over time."""
+    """API usage by day (of the call), workflow, release and model: cost over time."""
 
     day = models.DateField()
+    release = models.CharField(max_length=128, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=128, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "day", "workflow", "provider", "model"],
+                fields=["project", "day", "workflow", "release", "provider", "model"],
                 name="dailycost_unique_key",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.workflow} {self.provider}/{self.model}"
+        return f"{self.day} {self.workflow} {self.release} {self.provider}/{self.model}"
 
 
 class EpisodeCost(RollupBase, CostSums):

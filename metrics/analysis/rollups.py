@@ -1,12 +1,12 @@
 """Cost and operation rollups: by day and by episode, each split by workflow and by model
-or operation name.
+or operation name (the daily cost rollup by release too).
 
 Each analyzed session owns lines: CostLine per day and model (derived from its API calls)
 and OperationStat per operation name (derived from its operations). The rollups are sums
-of those lines under each session's rollup key (episode, workflow, day), recorded on the
-session. Analysis keeps the rollups up to date incrementally: in the transaction that
-replaces a session's lines it subtracts the old lines under the old key and adds the new
-ones under the current key. ``rebuild_all`` recomputes every rollup from the lines and
+of those lines under each session's rollup key (episode, workflow, release, day), recorded
+on the session. Analysis keeps the rollups up to date incrementally: in the transaction
+that replaces a session's lines it subtracts the old lines under the old key and adds the
+new ones under the current key. ``rebuild_all`` recomputes every rollup from the lines and
 must give the same tables; a session merged since its analysis gets new lines from the
 sweep, which re-analyzes it.
 
@@ -66,7 +66,10 @@ class Rollup:
 
 
 ROLLUPS = (
+    # The release too: the costs page filters by it, and at a season's size summing the
+    # period's cost lines for one release grows with every session.
     Rollup(DailyCost, "cost", {"day": "day", "workflow": "session__rollup_workflow",
+                               "release": "session__rollup_release",
                                "provider": "provider", "model": "model"}),
     Rollup(EpisodeCost, "cost", {"episode": "session__rollup_episode",
                                  "workflow": "session__rollup_workflow",
@@ -190,8 +193,10 @@ def _shift_rollups(old_key: dict | None, old_lines: dict, new_lines: dict,
 def _set_rollup_key(session: Session) -> None:
     session.rollup_episode = session.episode.code if session.episode_id else ""
     session.rollup_workflow = session.workflow
+    session.rollup_release = session.release
     session.rollup_day = session.started_at.astimezone(UTC).date()
-    session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_day"])
+    session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_release",
+                                "rollup_day"])
 
 
 def _session_key(session: Session) -> dict:
@@ -199,6 +204,7 @@ def _session_key(session: Session) -> dict:
         "project_id": session.project_id,
         "session__rollup_episode": session.rollup_episode,
         "session__rollup_workflow": session.rollup_workflow,
+        "session__rollup_release": session.rollup_release,
         "session__rollup_day": session.rollup_day,
     }
 
@@ -286,10 +292,12 @@ def _refresh_rollup_keys() -> None:
         | ~Q(rollup_day=F("current_day"))
         | ~Q(rollup_episode=F("current_episode"))
         | ~Q(rollup_workflow=F("workflow"))
+        | ~Q(rollup_release=F("release"))
     )
     Session.objects.filter(pk__in=stale.values("pk")).update(
         rollup_episode=episode_code,
         rollup_workflow=F("workflow"),
+        rollup_release=F("release"),
         rollup_day=TruncDate("started_at", tzinfo=UTC),
     )
 

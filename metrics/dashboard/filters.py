@@ -82,7 +82,13 @@ class DashboardFilters:
     @property
     def session_only(self) -> bool:
         """True when a filter is set that the rollups (by day/episode, workflow) cannot apply."""
-        return bool(self.environment or self.release or self.tag)
+        return self.needs_sessions()
+
+    def needs_sessions(self, *, rollup_has: tuple[str, ...] = ()) -> bool:
+        """True when a filter is set that a rollup with columns for the period, the
+        workflow and ``rollup_has`` (of environment, release, tag) cannot apply."""
+        return any(getattr(self, name) for name in ("environment", "release", "tag")
+                   if name not in rollup_has)
 
     def sessions(self, project: Project) -> QuerySet[Session]:
         """The project's sessions that pass every filter (no ordering)."""

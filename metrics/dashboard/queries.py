@@ -356,14 +356,17 @@ def self_time_per_run(runs: QuerySet, *, limit: int = COMPARE_NAMES) -> list[dic
     )
     return [{**row, "per_run_s": row["self_s"] / count} for row in rows] if count else []
 
-def daily(rollup: QuerySet, filters: DashboardFilters) -> QuerySet:
-    """A by-day rollup cut to the period and workflow (the filters it has columns for)."""
+def daily(rollup: QuerySet, filters: DashboardFilters, *, release: bool = False) -> QuerySet:
+    """A by-day rollup cut to the period and workflow (the filters every one has columns
+    for) and, for a rollup with a release column, to the release."""
     if filters.since is not None:
         rollup = rollup.filter(day__gte=filters.since.date())
     if filters.until is not None:
         rollup = rollup.filter(day__lt=filters.until.date())
     if filters.workflow:
         rollup = rollup.filter(workflow=filters.workflow)
+    if release and filters.release:
+        rollup = rollup.filter(release=filters.release)
     return rollup
 
 

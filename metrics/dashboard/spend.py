@@ -21,18 +21,24 @@ COST_SUMS = ("calls", "errors", "prompt_tokens", "completion_tokens", "total_tok
              "cost_usd", "unpriced_calls")
 
 
+def from_cost_lines(filters: DashboardFilters) -> bool:
+    """Whether the costs are summed from the sessions' cost lines: a filter is set that the
+    daily cost rollup has no column for (environment, tag; it has one for the release)."""
+    return filters.needs_sessions(rollup_has=("release",))
+
+
 def cost_rows(project: Project, filters: DashboardFilters) -> list[dict]:
     """API usage by day, workflow and model in the filters: one grouped query.
 
-    From the daily cost rollup, or from the per-session cost lines when a filter the
-    rollup has no column for (environment, release, tag) is set. The rows number at most
-    days × workflows × models, so the charts and tables below are cut from them in Python.
+    From the daily cost rollup, or from the per-session cost lines when ``from_cost_lines``.
+    The rows number at most days × workflows × releases × models, so the charts and tables
+    below are cut from them in Python.
     """
-    if filters.session_only:
+    if from_cost_lines(filters):
         source = filters.apply(CostLine.objects.filter(session__project=project), "session__")
         keys = {"workflow": F("session__workflow")}
     else:
-        source = daily(DailyCost.objects.filter(project=project), filters)
+        source = daily(DailyCost.objects.filter(project=project), filters, release=True)
         keys = {"k_workflow": F("workflow")}
     rows = source.values("day", "provider", "model", **keys).annotate(
         **{f"sum_{name}": Sum(name) for name in COST_SUMS}).order_by("day")

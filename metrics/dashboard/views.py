@@ -540,6 +540,7 @@ def costs(request: HttpRequest) -> HttpResponse:
         return csv_tables.costs_by_model_csv(models)
     what_if = _what_if(request, project, filters)
     ctx.update(by=by, groupings=list(COST_GROUPINGS), models=models,
+               from_cost_lines=spend.from_cost_lines(filters),
                unpriced=[m for m in models if m["unpriced_calls"]],
                total_cost=sum(m["cost_usd"] for m in models),
                what_if=what_if, keep=[("by", by)],

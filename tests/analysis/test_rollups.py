@@ -32,9 +32,11 @@ def random_payload(rng: random.Random, session_id: str, *, part: int) -> dict:
                 cost_usd=rng.choice([None, None, round(rng.uniform(0.001, 0.1), 6)]),
                 error=rng.random() < 0.1, at_s=n * 10 + c + rng.choice([0, 0, 90_000]),
             ))
-    return session_payload(session_id, episode=rng.choice(["ep001", "ep002", "ep003"]),
-                           started_at=started, operations=ops, api_calls=calls,
-                           status=rng.choice(["running", "completed"]))
+    payload = session_payload(session_id, episode=rng.choice(["ep001", "ep002", "ep003"]),
+                              started_at=started, operations=ops, api_calls=calls,
+                              status=rng.choice(["running", "completed"]))
+    payload["session"]["release"] = rng.choice(["generator 1.4.0", "generator 1.5.0", ""])
+    return payload
 
 
 def snapshot() -> dict:
@@ -92,6 +94,24 @@ def test_moving_a_session_to_another_episode_moves_its_share(api):
         ("ep002", 1, Decimal("0.5"))]
     assert list(EpisodeOperation.objects.values_list("episode", "occurrences")) == [
         ("ep002", 1)]
+    before = snapshot()
+    rollups.rebuild_all()
+    assert snapshot() == before
+
+
+def test_changing_a_sessions_release_moves_its_daily_cost(api):
+    calls = [api_call("c1", cost_usd=0.5), api_call("c2", cost_usd=0.25)]
+    ingest_and_analyze(api, session_payload("s1", api_calls=calls))
+    assert list(DailyCost.objects.values_list("release", "sessions", "calls", "cost_usd")) == [
+        ("generator 1.4.2", 1, 2, Decimal("0.75"))]
+
+    session = Session.objects.get()
+    session.release = "generator 1.5.0"  # as an editor's correction in the admin
+    session.save()
+    analyze_session(session)
+
+    assert list(DailyCost.objects.values_list("release", "sessions", "calls", "cost_usd")) == [
+        ("generator 1.5.0", 1, 2, Decimal("0.75"))]
     before = snapshot()
     rollups.rebuild_all()
     assert snapshot() == before

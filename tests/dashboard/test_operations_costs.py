@@ -83,6 +83,23 @@ def test_cost_over_time_groups_by_workflow_or_provider_and_honours_session_filte
     assert viewer.get("/costs/?tag=none").context["models"] == []
 
 
+def test_a_release_filter_reads_the_daily_rollup_and_sums_that_releases_calls(viewer, world):
+    response = viewer.get("/costs/?release=generator+1.5.0")
+
+    assert not response.context["from_cost_lines"]
+    calls = ApiCall.objects.filter(session__release="generator 1.5.0")
+    assert response.context["total_cost"] == sum(
+        calls.exclude(cost_usd=None).values_list("cost_usd", flat=True))
+    models = {m["label"]: m["calls"] for m in response.context["models"]}
+    assert sum(models.values()) == calls.count() == 18  # ep002: 3 runs x 3 scenes x 2 calls
+    assert "From the daily cost rollup" in response.content.decode()
+
+    tagged = viewer.get("/costs/?release=generator+1.5.0&tag=pilot")
+    assert tagged.context["from_cost_lines"]
+    assert tagged.context["total_cost"] == response.context["total_cost"]
+    assert "no column for environment or tag" in tagged.content.decode()
+
+
 def test_what_if_prices_episodes_as_another_model(viewer, world):
     response = viewer.get("/costs/?whatif_episodes=ep001,ep002&whatif_model=openai/gpt-4o-mini")
 
