@@ -3,8 +3,8 @@
 from datetime import UTC, date, datetime
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.retention.migrating import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -13,21 +13,8 @@ AFTER = ("metrics", "0023_session_cache_token_sums")
 T0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
 
-def _migrate(target) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target] if target else executor.loader.graph.leaf_nodes())
-    return executor
-
-
-@pytest.fixture
-def back_to_latest():
-    yield
-    _migrate(None)  # the tests after this one run on the latest schema
-
-
 def test_sums_come_from_the_calls_or_for_a_pruned_session_from_its_cost_lines(back_to_latest):
-    apps = _migrate(BEFORE).loader.project_state([BEFORE]).apps
+    apps = migrate(BEFORE)
     project = apps.get_model("metrics", "Project").objects.create(name="P", slug="p")
     Session = apps.get_model("metrics", "Session")
     ApiCall = apps.get_model("metrics", "ApiCall")
@@ -45,7 +32,7 @@ def test_sums_come_from_the_calls_or_for_a_pruned_session_from_its_cost_lines(ba
     none = Session.objects.create(project=project, external_id="none", started_at=T0,
                                   merged_at=T0)
 
-    apps = _migrate(AFTER).loader.project_state([AFTER]).apps
+    apps = migrate(AFTER)
     Session = apps.get_model("metrics", "Session")
 
     sums = {s.external_id: (s.cached_tokens, s.cache_write_tokens)

@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.retention.migrating import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,21 +15,8 @@ T0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
 DAY = date(2026, 11, 2)
 
 
-def _migrate(target) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target] if target else executor.loader.graph.leaf_nodes())
-    return executor
-
-
-@pytest.fixture
-def back_to_latest():
-    yield
-    _migrate(None)  # the tests after this one run on the latest schema
-
-
 def test_the_rollup_is_split_by_each_analyzed_sessions_release(back_to_latest):
-    apps = _migrate(BEFORE).loader.project_state([BEFORE]).apps
+    apps = migrate(BEFORE)
     project = apps.get_model("metrics", "Project").objects.create(name="P", slug="p")
     Session = apps.get_model("metrics", "Session")
     CostLine = apps.get_model("metrics", "CostLine")
@@ -48,7 +35,7 @@ def test_the_rollup_is_split_by_each_analyzed_sessions_release(back_to_latest):
                              model="gpt-4o", sessions=4, calls=8, total_tokens=400,
                              cost_usd=Decimal("2.875"))
 
-    apps = _migrate(AFTER).loader.project_state([AFTER]).apps
+    apps = migrate(AFTER)
     DailyCost = apps.get_model("metrics", "DailyCost")
     Session = apps.get_model("metrics", "Session")
 

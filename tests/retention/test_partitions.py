@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from metrics import partitions, retention
 from metrics.models import ApiCall, Operation, Session
 from tests.factories import big_payload
+from tests.retention.migrating import migrate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -31,13 +31,6 @@ def _partition_of(model, pk: int) -> str:
                 [pk])[0][0]
 
 
-def _migrate(target=None) -> None:
-    """To ``target``, or with none to the latest migrations."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target] if target else executor.loader.graph.leaf_nodes())
-
-
 @pytest.fixture
 def session_keys():
     """Put the session sequence back after a test that moves it (sequences ignore
@@ -56,14 +49,14 @@ def test_migration_partitions_an_existing_database_keeping_rows_keys_and_links(
     # (posted first, because today's code writes columns added after BEFORE).
     _sql(f"SELECT setval('{session_keys}', 100)")
     api.post("/sessions", big_payload("old", operations=30, api_calls=12))
-    _migrate(BEFORE)
+    migrate(BEFORE)
     assert _sql("SELECT relkind FROM pg_class WHERE relname = 'metrics_operation'") == [("r",)]
     session_pk = Session.objects.values_list("pk", flat=True).get()
     rows = sorted(Operation.objects.values_list("id", "client_id", "parent_id"))
     calls = sorted(ApiCall.objects.values_list("id", "client_id", "operation_id"))
     assert any(parent for _, _, parent in rows) and any(op for _, _, op in calls)
 
-    _migrate()
+    migrate()
 
     assert partitions.is_partitioned()
     assert sorted(Operation.objects.values_list("id", "client_id", "parent_id")) == rows
