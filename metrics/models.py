@@ -113,6 +113,10 @@ class Session(models.Model):
     # without summing the session's stored calls.
     cached_tokens = models.PositiveBigIntegerField(default=0)
     cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    # Kept by analysis beside the lines they count (the session's cost lines, its failed
+    # budget checks), so that a period's figures are summed in one pass over its sessions.
+    unpriced_calls_count = models.PositiveIntegerField(default=0, editable=False)
+    budget_failures_count = models.PositiveIntegerField(default=0, editable=False)
     # The highest `sequence` the client sent for this session; a snapshot with a lower one
     # arrived late and does not change session-level figures (ingest.merge_order).
     client_sequence = models.BigIntegerField(null=True, blank=True, editable=False)
@@ -156,7 +160,9 @@ class Session(models.Model):
             models.Index(fields=["project", "-started_at", "-id"],
                          include=["episode", "status", "duration_s", "cost_usd", "cache_hits",
                                   "cache_misses", "api_calls_count", "api_errors_count",
-                                  "total_tokens", "workflow", "environment", "release", "tags"],
+                                  "total_tokens", "unpriced_calls_count",
+                                  "budget_failures_count", "workflow", "environment",
+                                  "release", "tags"],
                          name="session_project_start"),
             # the episodes table's order: a period's runs per episode, newest first, with
             # every column a sort key reads, so ranking the episodes never reads a session row
@@ -562,9 +568,6 @@ class BudgetCheck(models.Model):
         ]
         indexes = [
             models.Index(fields=["passed", "budget"], name="budgetcheck_violations"),
-            # the overview's violations of a period: the failed checks' sessions
-            models.Index(fields=["session"], condition=Q(passed=False),
-                         name="budgetcheck_failed_session"),
         ]
 
     def __str__(self) -> str:
@@ -595,11 +598,6 @@ class CostLine(models.Model):
             models.UniqueConstraint(
                 fields=["session", "day", "provider", "model"], name="costline_unique"
             ),
-        ]
-        indexes = [
-            # the pages' "+ N unpriced" of a period: only the lines that have any
-            models.Index(fields=["session"], include=["unpriced_calls"],
-                         condition=Q(unpriced_calls__gt=0), name="costline_unpriced"),
         ]
 
     def __str__(self) -> str:

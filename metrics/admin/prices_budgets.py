@@ -2,6 +2,7 @@
 
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
@@ -9,7 +10,15 @@ from metrics import permissions
 from metrics.admin.forms import BudgetForm, ModelPriceForm
 from metrics.admin.read_only import ReadOnly
 from metrics.admin.scoping import ProjectScopedAdmin
-from metrics.models import Budget, BudgetCheck, ModelPrice, PriceChange, SessionRepricing
+from metrics.analysis.budgets import recount_budget_failures
+from metrics.models import (
+    Budget,
+    BudgetCheck,
+    ModelPrice,
+    PriceChange,
+    Session,
+    SessionRepricing,
+)
 
 
 @admin.register(ModelPrice)
@@ -97,6 +106,18 @@ class BudgetAdmin(ProjectScopedAdmin):
                 messages.WARNING,
             )
 
+    @transaction.atomic
+    def delete_model(self, request, obj) -> None:
+        self.delete_queryset(request, Budget.objects.filter(pk=obj.pk))
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset) -> None:
+        # The budgets' checks go with them: the sessions' counts of failed checks follow.
+        judged = list(BudgetCheck.objects.filter(budget__in=queryset.values("pk"), passed=False)
+                      .values_list("session_id", flat=True).distinct())
+        super().delete_queryset(request, queryset)
+        recount_budget_failures(Session.objects.filter(pk__in=judged))
+
     @admin.display(description="workflow", ordering="workflow")
     def workflow_or_all(self, obj) -> str:
         return obj.workflow or "(all)"
@@ -107,11 +128,13 @@ class BudgetAdmin(ProjectScopedAdmin):
 
 
 def rejudge_checks(budget: Budget) -> int:
-    """Pass or fail the budget's stored checks against its new threshold, in one UPDATE."""
+    """Pass or fail the budget's stored checks against its new threshold, in one UPDATE;
+    then recount the failed checks of the sessions they belong to."""
     if budget.metric in Budget.AT_LEAST:
         within = Q(value__gte=budget.threshold)
     else:
         within = Q(value__lte=budget.threshold)
-    return BudgetCheck.objects.filter(budget=budget).update(
-        passed=Case(When(within, then=Value(True)), default=Value(False))
-    )
+    checks = BudgetCheck.objects.filter(budget=budget)
+    judged = checks.update(passed=Case(When(within, then=Value(True)), default=Value(False)))
+    recount_budget_failures(Session.objects.filter(pk__in=checks.values("session_id")))
+    return judged

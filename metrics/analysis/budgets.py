@@ -1,5 +1,8 @@
 """Checking a finished session against its project's budgets."""
 
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
 from metrics.models import Budget, BudgetCheck, Session
 from metrics.producer_units import megabytes, per_unit
 
@@ -33,10 +36,29 @@ def is_rerun(session: Session) -> bool:
 
 
 def check_budgets(session: Session) -> list[BudgetCheck]:
-    """Replace the session's budget checks; running sessions are not judged yet."""
+    """Replace the session's budget checks, and its count of failed ones; running
+    sessions are not judged yet."""
     BudgetCheck.objects.filter(session=session).delete()
-    if not session.is_finished:
-        return []
+    checks = BudgetCheck.objects.bulk_create(_judge(session)) if session.is_finished else []
+    failures = sum(not check.passed for check in checks)
+    if session.budget_failures_count != failures:
+        session.budget_failures_count = failures
+        session.save(update_fields=["budget_failures_count"])
+    return checks
+
+
+def recount_budget_failures(sessions: QuerySet[Session]) -> int:
+    """Set each of ``sessions``' count of failed checks from its stored checks, after
+    checks were judged again or deleted other than by ``check_budgets``."""
+    failed = (
+        BudgetCheck.objects.filter(session=OuterRef("pk"), passed=False)
+        .order_by().values("session").annotate(n=Count("pk")).values("n")
+    )
+    return sessions.update(budget_failures_count=Coalesce(
+        Subquery(failed, output_field=IntegerField()), Value(0)))
+
+
+def _judge(session: Session) -> list[BudgetCheck]:
     budgets = Budget.objects.filter(project_id=session.project_id, active=True).filter(
         workflow__in=["", session.workflow]
     )
@@ -54,4 +76,4 @@ def check_budgets(session: Session) -> list[BudgetCheck]:
         checks.append(
             BudgetCheck(session=session, budget=budget, value=value, passed=budget.passes(value))
         )
-    return BudgetCheck.objects.bulk_create(checks)
+    return checks

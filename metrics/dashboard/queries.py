@@ -30,7 +30,7 @@ from metrics.dashboard.quantiles import (
     median_of,
 )
 from metrics.dashboard.takes import COLD, is_take, take_ids
-from metrics.dashboard.unpriced import unpriced_calls_in, with_unpriced_calls
+from metrics.dashboard.unpriced import with_unpriced_calls
 from metrics.models import (
     BudgetCheck,
     CostLine,
@@ -94,22 +94,22 @@ def with_rates(row: dict) -> dict:
 
 
 def kpis(project: Project, filters: DashboardFilters) -> dict:
-    """The overview's cards: one pass over the period's sessions (two off PostgreSQL)."""
+    """The overview's cards: one pass over the period's sessions (two off PostgreSQL),
+    which the period index ``session_project_start`` serves without the session rows."""
     sessions = filters.sessions(project)
     completed = Q(status=Session.Status.COMPLETED)
     extra = {}
     if connection.vendor == "postgresql":
         extra["median_duration_s"] = PercentileDisc(
             "duration_s", 0.5, filter=completed, output_field=FloatField())
-    row = sessions.aggregate(episodes=Count("episode", distinct=True), **SESSION_SUMS, **extra)
+    row = sessions.aggregate(
+        episodes=Count("episode", distinct=True), **SESSION_SUMS,
+        unpriced_calls=Coalesce(Sum("unpriced_calls_count"), 0),
+        budget_violations=Coalesce(Sum("budget_failures_count"), 0), **extra)
     row = with_rates(row)
     row["cost_per_episode_usd"] = row["cost_usd"] / row["episodes"] if row["episodes"] else None
     if not extra:
         row["median_duration_s"] = median_of(sessions.filter(completed), "duration_s")
-    row["unpriced_calls"] = unpriced_calls_in(sessions)
-    row["budget_violations"] = filters.apply(
-        BudgetCheck.objects.filter(session__project=project, passed=False), "session__"
-    ).count()
     return row
 
 

@@ -4,12 +4,12 @@ the overview's cards link to (failed, over budget, with API errors, unpriced).""
 import json
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from metrics.dashboard.filters import DashboardFilters
 from metrics.dashboard.unpriced import with_unpriced_calls
-from metrics.models import ApiCall, BudgetCheck, Project, Session
+from metrics.models import Project, Session
 
 SORTS = {"started": "-started_at", "duration": "-duration_s", "cost": "-cost_usd",
          "cache": "cache_hit_rate"}
@@ -46,11 +46,11 @@ def _with_problem(sessions: QuerySet[Session], problem: str) -> QuerySet[Session
     if problem == "failed":
         return sessions.filter(status=Session.Status.FAILED)
     if problem == "violations":
-        return sessions.filter(Exists(BudgetCheck.objects.filter(session=OuterRef("pk"),
-                                                                 passed=False)))
+        return sessions.filter(budget_failures_count__gt=0)
     if problem == "errors":
         return sessions.filter(api_errors_count__gt=0)
     if problem == "unpriced":
-        return sessions.filter(Exists(ApiCall.objects.filter(
-            session=OuterRef("pk"), cost_source=ApiCall.CostSource.UNPRICED)))
+        # The count analysis keeps, not the calls: a session whose calls aged out still
+        # has its unpriced ones counted.
+        return sessions.filter(unpriced_calls_count__gt=0)
     return sessions

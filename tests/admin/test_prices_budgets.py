@@ -230,6 +230,31 @@ def test_a_new_threshold_re_judges_the_stored_checks_and_the_list_counts_violati
     assert "Changed Threshold." in [e.get_change_message() for e in LogEntry.objects.all()]
 
 
+def test_the_overview_counts_violations_after_a_new_threshold_or_a_deleted_budget(
+        editor, project):
+    Budget.objects.all().delete()
+    editor.post(admin_url("budget", "add"), budget_form(project))  # at most 10 s
+    editor.post(admin_url("budget", "add"), budget_form(project, name="slow", threshold="20"))
+    for n in range(3):
+        store(project, script_payload(f"s{n}", scenes=3))  # 32 s: over both
+
+    def violations() -> int:
+        return editor.get("/?period=all").context["kpis"]["budget_violations"]
+
+    def listed() -> set[str]:
+        response = editor.get("/sessions/?period=all&problem=violations")
+        return {s.external_id for s in response.context["sessions"]}
+
+    assert violations() == 6 and listed() == {"s0", "s1", "s2"}
+    editor.post(admin_url("budget", "change", Budget.objects.get(name="fast").pk),
+                budget_form(project, threshold="60"))
+    assert violations() == 3
+    slow = Budget.objects.get(name="slow")
+    editor.post(admin_url("budget", "delete", slow.pk), {"post": "yes"})
+    assert not Budget.objects.filter(pk=slow.pk).exists()
+    assert violations() == 0 and listed() == set()
+
+
 def test_a_budgets_metric_is_fixed_once_it_exists(editor, project):
     budget = Budget.objects.create(project=project, name="fast", metric="duration_s",
                                    threshold=10)

@@ -32,6 +32,20 @@ def test_rollup_pages_show_the_same_figures_after_pruning(viewer, world, later, 
     assert page(viewer, path) == before
 
 
+@pytest.mark.parametrize("problem", ["unpriced", "violations", "errors"])
+def test_the_sessions_with_a_problem_are_still_listed_after_pruning(viewer, world, later,
+                                                                    problem):
+    path = f"/sessions/?period=all&problem={problem}"
+    before = {s.external_id for s in viewer.get(path).context["sessions"]}
+    assert before or problem == "errors"
+    if problem == "unpriced":
+        assert before == {"ep003_run1", "ep003_run2", "ep003_run3"}  # the house model's runs
+
+    retention.prune(now=later)
+
+    assert {s.external_id for s in viewer.get(path).context["sessions"]} == before
+
+
 def test_operations_page_keeps_its_per_run_figures_after_pruning(viewer, world, later):
     path = "/operations/?period=all&name=scene_generation"
     before = viewer.get(path).context
