@@ -33,8 +33,10 @@ holds the cores (under 2 sessions/s at a load average of 10); huge some 8 minute
 small's 99 copies (5 s a copy; rollups 11 s, VACUUM ANALYZE 7 s), from large's 9 not
 measured yet (1,000,000 operations a copy); the timing some 1 to 3 minutes
 (BENCH_REPEATS 7 to 15). ``BENCH_REUSE=1`` times the databases a previous run built;
-``BENCH_REUSE=small,large`` reuses only those scales and builds the others (huge needs
-large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
+``BENCH_RANDOM_PAGE_COST=1.1`` times with that planner setting on each scale's
+database (the one docs/scaling.md gives for SSD storage); unset, the server's own (the
+JSON says which). ``BENCH_REUSE=small,large`` reuses only those scales and builds the
+others (huge needs large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
 ``BENCH_HUGE_FROM=small`` builds huge from small and 99 copies instead of large and 9 (the
 same totals and 10 runs per episode, but 100 episodes at each of small's 100 start times):
 it does not wait for large. ``BENCH_LARGE_FROM=small`` builds large the same way, from small
@@ -459,6 +461,23 @@ def counts() -> dict[str, int]:
             "operations": Operation.objects.count()}
 
 
+def set_random_page_cost(value: str, scales: list[str]) -> str:
+    """The planner's cost of a page read off the index order, per scale database:
+    ``BENCH_RANDOM_PAGE_COST`` (1.1 is the setting docs/scaling.md gives for SSD storage),
+    or, unset, the server's own (reset, so a reused database keeps no earlier run's).
+    Applies to the connections made after it: each scale's is reopened."""
+    from django.db import connection
+
+    for scale in scales:
+        setting = f"SET random_page_cost = {float(value)}" if value else "RESET random_page_cost"
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER DATABASE {DB_NAMES[scale]} {setting}")
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        return cursor.fetchone()[0]
+
+
 def main() -> None:
     # BENCH_REUSE=1 times the databases a previous run built (migrated to the current
     # schema) instead of building them again: for re-timing after a change to the pages.
@@ -505,6 +524,7 @@ def main() -> None:
         clients[scale] = logged_in_client()
         urls[scale] = pages()
 
+    page_cost = set_random_page_cost(os.environ.get("BENCH_RANDOM_PAGE_COST", ""), scales)
     print(f"timing every page, the {len(scales)} scales in alternation", flush=True)
     load_before = os.getloadavg()
     began = time.perf_counter()
@@ -525,6 +545,7 @@ def main() -> None:
         "growth": growth,
         "timing_s": timing_s,
         "repeats": REPEATS,
+        "random_page_cost": page_cost,
         "load_average_1_5_15": {"before_timing": [round(v, 2) for v in load_before],
                                 "after_timing": [round(v, 2) for v in load_after]},
         "targets": {f"max_ms_{largest}": TARGET_MS,
