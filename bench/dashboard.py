@@ -12,7 +12,8 @@ numbered on from the last (``ep0999`` -> ``ep1000`` ...), sessions keyed ``id + 
 SESSION_OFFSET`` (inside the current month's partition block), every row that points at a
 session, operation or episode cloned with its keys shifted alike, the columns taken from the
 models' ``_meta``. Then the rollups are rebuilt from the cloned lines
-(``rebuild_all``) and the database is vacuumed and analyzed. Sessions lie in the last 30
+(``rebuild_all``), each episode's latest runs recomputed (``episode_runs.refresh_all``)
+and the database is vacuumed and analyzed. Sessions lie in the last 30
 days at every scale (a clone keeps its original's times), so the default period of every
 page holds ten times more at each step up.
 
@@ -371,6 +372,7 @@ def build_by_copy(scale: str, base: str, copies: int, steps: dict[str, float]) -
     """``scale`` as a copy of the ``base`` scale with its sessions cloned ``copies`` times,
     the rollups rebuilt and the database vacuumed."""
     from metrics.analysis.rollups import rebuild_all
+    from metrics.episode_runs import refresh_all
 
     def step(name: str, began: float) -> None:
         steps[name] = round(time.perf_counter() - began, 1)
@@ -389,6 +391,9 @@ def build_by_copy(scale: str, base: str, copies: int, steps: dict[str, float]) -
     began = time.perf_counter()
     rebuild_all()
     step("rebuild_rollups", began)
+    began = time.perf_counter()
+    refresh_all()  # the clones' episodes: their latest runs, as ingest keeps them
+    step("episode_latest_runs", began)
     began = time.perf_counter()
     vacuum()
     step("vacuum_analyze", began)

@@ -18,6 +18,7 @@ from metrics.analysis.totals import (
     refresh_session_totals,
 )
 from metrics.dispatch import enqueue_after_commit
+from metrics.episode_runs import refresh_latest_runs
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
 
@@ -35,6 +36,7 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
         session, created = _lock_or_create_session(project, payload.session, totals)
         _check_storable(session, payload, fresh=created)
         stale = not created and merge_order.is_stale(session, payload.session)
+        before = None if created else _run_key(session)
         if created:
             _write_rows(session, payload, fresh=True)
             if totals is None:
@@ -42,6 +44,9 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
         else:
             _merge_session_fields(session, payload.session, stale=stale)
             _merge_rows(session, payload, stale=stale)
+        if before != _run_key(session):
+            previous_episode = before[0] if before else None
+            refresh_latest_runs([previous_episode, session.episode_id])
         # Held back for the settle window and named after this merge, so the parts of a
         # session flushed in many pieces coalesce into one analysis (metrics.tasks).
         enqueue_after_commit(
@@ -49,6 +54,11 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
             countdown=settings.ANALYSIS_SETTLE_S,
         )
     return StoreResult(session=session, created=created)
+
+
+def _run_key(session: Session) -> tuple:
+    """What an episode's latest runs depend on (metrics.episode_runs)."""
+    return session.episode_id, session.status, session.started_at
 
 
 def _fresh_totals(payload: SessionPayload) -> dict | None:

@@ -11,6 +11,7 @@ finds no session and creates it anew.
 from django.db import transaction
 from django.db.models import QuerySet
 
+from metrics.episode_runs import refresh_latest_runs
 from metrics.models import Session
 
 
@@ -18,8 +19,10 @@ def delete_sessions(sessions: QuerySet[Session]) -> int:
     """Delete ``sessions`` and everything that belongs to them; how many sessions went."""
     with transaction.atomic():
         # In key order, so two deletions of overlapping sets never wait on each other.
-        locked = list(sessions.select_for_update().order_by("pk").values_list("pk", flat=True))
+        locked = dict(sessions.select_for_update().order_by("pk")
+                      .values_list("pk", "episode_id"))
         if not locked:
             return 0
         _, by_model = Session.objects.filter(pk__in=locked).delete()
+        refresh_latest_runs(locked.values())
     return by_model.get(Session._meta.label, 0)

@@ -50,6 +50,14 @@ class Episode(models.Model):
     accepted_session = models.ForeignKey(
         "Session", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
     )
+    # The start of the episode's latest run and its latest completed run, kept by
+    # metrics.episode_runs whenever a run is stored, moved or deleted, so the episodes
+    # table ranks a period by its takes without reading every run of the period.
+    latest_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    latest_completed_session = models.ForeignKey(
+        "Session", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["code"]

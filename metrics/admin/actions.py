@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from metrics.admin import exports
 from metrics.admin.forms import MoveToEpisodeForm
 from metrics.dispatch import enqueue_after_commit
+from metrics.episode_runs import refresh_latest_runs
 from metrics.models import Session
 from metrics.tasks import analyze_session
 
@@ -123,6 +124,7 @@ def _move(modeladmin, request: HttpRequest, sessions: list[Session], form) -> No
         if created:
             _log(request, [episode], [{"added": {}}], flag=ADDITION)
         moved = [s for s in sessions if s.episode_id != episode.pk]
+        origins = {s.episode_id for s in moved}
         by_origin: dict[str, list[Session]] = defaultdict(list)
         for session in moved:
             by_origin[session.episode.code if session.episode_id else "(none)"].append(session)
@@ -130,6 +132,7 @@ def _move(modeladmin, request: HttpRequest, sessions: list[Session], form) -> No
             session.episode = episode
             session.mark_edited("episode")  # so a resend from the generator keeps the move
         Session.objects.bulk_update(moved, ["episode", "edited_fields"])
+        refresh_latest_runs([episode.pk, *origins])
         for origin, group in by_origin.items():
             _log(request, group, f"Moved from episode {origin} to {episode.code}.")
         # Analysis moves each session's figures to the new episode's rollups.

@@ -27,6 +27,7 @@ from metrics.admin.forms import AnnotationAdminForm, SessionAdminForm
 from metrics.admin.scoping import ProjectScopedAdmin
 from metrics.deletion import delete_sessions
 from metrics.dispatch import enqueue_after_commit
+from metrics.episode_runs import refresh_latest_runs
 from metrics.links import session_url
 from metrics.models import (
     Annotation,
@@ -216,6 +217,7 @@ class SessionAdmin(ProjectScopedAdmin):
         if changed:
             obj.save(update_fields=[*changed, *obj.mark_edited(*changed)])
         if "episode" in changed:  # analysis moves the session's figures between episodes
+            refresh_latest_runs([form.initial.get("episode"), obj.episode_id])
             enqueue_after_commit(analyze_session, obj.pk)
 
     def save_formset(self, request, form, formset, change) -> None:

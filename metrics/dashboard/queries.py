@@ -8,6 +8,7 @@ over sessions or operations in Python: the database groups, the page gets a boun
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 from django.db import connection
 from django.db.models import (
@@ -23,7 +24,7 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf
 
-from metrics.dashboard.episode_order import ranked_episode_ids
+from metrics.dashboard.episode_order import kept_episodes, ranked_episode_ids
 from metrics.dashboard.filters import DashboardFilters
 from metrics.dashboard.quantiles import (
     PercentileDisc,
@@ -296,13 +297,13 @@ def episode_table_page(project: Project, filters: DashboardFilters, *, sort: str
     # Past the last page anyway; bounded so the OFFSET fits the database's integers.
     page = min(page, MAX_PAGE)
     sessions = episode_sessions(project, filters, search=search)
-    ids, total = ranked_episode_ids(sessions, sort=sort, offset=(page - 1) * per_page,
-                                    limit=per_page)
+    rank = partial(ranked_episode_ids, sessions, sort=sort, limit=per_page,
+                   kept=kept_episodes(project, filters, search=search))
+    ids, total = rank(offset=(page - 1) * per_page)
     if not ids and page > 1:  # past the end: show the last page, as Paginator.get_page does
         total = sessions.order_by().values("episode_id").distinct().count()
         page = max(1, -(-total // per_page))
-        ids, total = ranked_episode_ids(sessions, sort=sort, offset=(page - 1) * per_page,
-                                        limit=per_page)
+        ids, total = rank(offset=(page - 1) * per_page)
     rows = {row["episode_id"]: row for row in episode_table(
         project, filters, sort=sort, search=search, episode_ids=ids)}
     return TablePage([with_take_rates(with_rates(rows[pk])) for pk in ids if pk in rows],

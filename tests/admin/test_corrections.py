@@ -37,3 +37,20 @@ def test_tags_corrected_on_the_change_page_stay_after_a_resend(api, project):
     api.post("/sessions", payload)  # the generator's original tags: ["pilot"]
 
     assert Session.objects.get().tags == ["reviewed"]
+
+
+def test_an_episode_changed_on_the_change_page_takes_the_session_as_its_latest_run(project):
+    session = store(project, script_payload("s1", episode="ep_wrong"))
+    right = Episode.objects.create(project=project, code="ep_right")
+    editor = logged_in(person("eddie", "Editors"))
+
+    response = editor.post(admin_url("session", "change", session.pk), {
+        "episode": right.pk, "tags": "pilot",
+        "annotations-TOTAL_FORMS": 0, "annotations-INITIAL_FORMS": 0,
+    })
+
+    assert response.status_code == 302, response.content[:2000]
+    wrong, right = Episode.objects.get(code="ep_wrong"), Episode.objects.get(code="ep_right")
+    assert (wrong.latest_run_at, wrong.latest_completed_session) == (None, None)
+    assert (right.latest_run_at, right.latest_completed_session) == (
+        session.started_at, session)

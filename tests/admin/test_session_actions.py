@@ -190,3 +190,14 @@ def test_json_export_reflects_an_editors_corrections(editor, project, other_api)
     assert other_api.post("/batch", body).json()["stored"] == 1
     copy = Session.objects.exclude(project=project).get()
     assert (copy.episode.code, copy.tags) == ("ep042", ["pilot", "test model"])
+
+
+def test_move_moves_the_episodes_latest_runs(editor, two_sessions, project):
+    ep002 = Episode.objects.create(project=project, code="ep002")
+
+    run_action(editor, "move_to_episode", two_sessions[1:], apply="yes", episode=ep002.pk)
+
+    ep001, ep002 = Episode.objects.get(code="ep001"), Episode.objects.get(code="ep002")
+    assert (ep001.latest_run_at, ep001.latest_completed_session) == (T0, two_sessions[0])
+    assert (ep002.latest_run_at, ep002.latest_completed_session) == (
+        T0 + timedelta(hours=1), two_sessions[1])

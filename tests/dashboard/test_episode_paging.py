@@ -73,6 +73,32 @@ def test_an_accepted_take_moves_its_episode(viewer, season):
     assert pages(viewer, "-duration")[0] == ["ep03", "ep07", "ep06"]
 
 
+def test_an_accepted_failed_run_stands_as_the_take(api, viewer, season):
+    # ep01's accepted run failed in its second scene, after its latest completed run
+    failed = send(api, run_payload("ep01_failed", episode="ep01", status="failed",
+                                   failed_scene=1, scenes=12,
+                                   started_at=datetime.now(UTC) - timedelta(hours=11)))
+    takes.accept(failed)
+    duration = Session.objects.get(pk=failed.pk).duration_s
+
+    assert duration > Session.objects.get(pk=season["ep07"].pk).duration_s
+    assert pages(viewer, "-duration")[0] == ["ep01", "ep07", "ep06"]
+
+
+def test_an_accepted_run_outside_the_filters_gives_way_to_the_latest_in_them(
+        api, viewer, season):
+    # ep02's accepted run, of another release, is its longest: under the filter of ep02's
+    # other runs' release, the take is the latest of those (two scenes) again
+    send(api, run_payload("ep02_other", episode="ep02", scenes=20, release="generator 2.0",
+                          started_at=datetime.now(UTC) - timedelta(hours=11)))
+    takes.accept(Session.objects.get(external_id="ep02_other"))
+
+    response = viewer.get("/episodes/?sort=duration&release=generator+1.4.2")
+    assert [row["code"] for row in response.context["rows"]] == ["ep01", "ep02", "ep03"]
+    response = viewer.get("/episodes/?sort=duration")
+    assert [row["code"] for row in response.context["rows"]] == ["ep01", "ep03", "ep04"]
+
+
 def test_a_page_shows_the_same_figures_as_the_whole_table(viewer, season):
     row = viewer.get("/episodes/?sort=-last_run&page=2").context["rows"][1]
 
