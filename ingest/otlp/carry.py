@@ -5,6 +5,7 @@ from datetime import datetime
 
 from ingest.otlp.mapping import ApiCallRow, OperationRow
 from metrics.analysis import rollups
+from metrics.episode_runs import refresh_latest_runs
 from metrics.models import ApiCall, Operation, OtlpReport, Session
 
 _OPERATION_FIELDS = (
@@ -66,6 +67,7 @@ def _retire(waiting: Session) -> None:
     if waiting.rollup_day is not None:  # analysed: its lines are in the rollups
         rollups.replace_session_figures(waiting, [])
     waiting.delete()
+    refresh_latest_runs([waiting.episode_id])
 
 
 def _operation(row: dict) -> OperationRow:

@@ -5,7 +5,9 @@ ranks the takes found among the runs."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 
+from ingest.otlp.carry import carry_and_retire
 from metrics.dashboard import episode_order, takes
 from metrics.dashboard.filters import DashboardFilters
 from metrics.deletion import delete_sessions
@@ -44,6 +46,19 @@ def test_a_resend_under_another_episode_moves_the_latest_runs(api):
 
     assert kept("ep01") == (None, None)
     assert kept("ep02") == (NOW - timedelta(hours=2), "r1")
+
+
+def test_a_trace_session_absorbed_into_its_named_session_leaves_the_latest_runs(api):
+    # OTLP: a trace stored before its root named the session is retired into it
+    send(api, run_payload("older", episode="ep01", started_at=NOW - timedelta(hours=3)))
+    waiting = send(api, run_payload("trace", episode="ep01",
+                                    started_at=NOW - timedelta(hours=1)))
+    assert kept("ep01") == (NOW - timedelta(hours=1), "trace")
+
+    with transaction.atomic():
+        carry_and_retire(waiting)
+
+    assert kept("ep01") == (NOW - timedelta(hours=3), "older")
 
 
 @pytest.fixture

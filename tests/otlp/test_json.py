@@ -10,7 +10,15 @@ from decimal import Decimal
 import pytest
 import requests
 
-from metrics.models import ApiCall, DailyCost, EpisodeCost, Operation, OtlpTrace, Session
+from metrics.models import (
+    ApiCall,
+    DailyCost,
+    Episode,
+    EpisodeCost,
+    Operation,
+    OtlpTrace,
+    Session,
+)
 from tests.otlp.helpers import ensure_price, export_request, span, span_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,6 +144,7 @@ def test_children_first_then_the_root_naming_the_session_leaves_no_orphan(send):
     assert [(r.episode, r.calls) for r in EpisodeCost.objects.all()] == [("ep002", 1)]
     assert sum(r.calls for r in DailyCost.objects.all()) == 1
     assert OtlpTrace.objects.get(trace_id=trace).named is True
+    assert Episode.objects.get(code="ep002").latest_completed_session == session
 
     # a late child of the same trace, naming nothing, joins the named session
     late = span(span_id(4), trace_id=trace, parent=span_id(1), name="polish", start_s=2,
