@@ -18,7 +18,11 @@ def dead_exporter(tmp_path, **overrides):
                 "spool_resend_interval": 3600.0}
     settings.update(overrides)
     assert perfmon.configure(url=f"http://127.0.0.1:{free_port()}", **settings)
-    return _config.get_exporter()
+    exporter = _config.get_exporter()
+    # The worker passes over the spool once as it starts; wait for that pass, or it could be
+    # holding (claiming) a file the test has just written while the test lists the spool.
+    assert exporter.flush(5)
+    return exporter
 
 
 def test_newer_payloads_of_a_session_supersede_its_spooled_running_snapshots(tmp_path):
