@@ -18,7 +18,7 @@ from metrics.models import Session
 def delete_sessions(sessions: QuerySet[Session]) -> int:
     """Delete ``sessions`` and everything that belongs to them; how many sessions went."""
     with transaction.atomic():
-        # In key order, so two deletions of overlapping sets never wait on each other.
+        # In key order, so two deletions of overlapping sets take turns instead of deadlocking.
         locked = dict(sessions.select_for_update().order_by("pk")
                       .values_list("pk", "episode_id"))
         if not locked:

@@ -24,7 +24,7 @@ def refresh_latest_runs(episode_ids: Iterable[int | None]) -> None:
     ids = sorted({pk for pk in episode_ids if pk is not None})
     if not ids:
         return
-    # In key order, so two writers refreshing overlapping episodes never wait on each other.
+    # In key order, so two writers refreshing overlapping episodes take turns instead of deadlocking.
     list(Episode.objects.select_for_update().filter(pk__in=ids).order_by("pk")
          .values_list("pk", flat=True))
     _refresh(Episode.objects.filter(pk__in=ids))
