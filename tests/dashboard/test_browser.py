@@ -119,6 +119,12 @@ class Page:
         return self.page.evaluate(
             "() => document.documentElement.scrollWidth - window.innerWidth")
 
+    def table_overflow_px(self) -> int:
+        """How far the widest table scrolls sideways in its box: 0 when every column shows."""
+        return self.page.evaluate(
+            "() => Math.max(0, ...[...document.querySelectorAll('.table-wrap, .table-scroll')]"
+            ".map(box => box.scrollWidth - box.clientWidth))")
+
     def plot_width(self, figure: str) -> float:
         """Width of a figure's plotting area (where the bars are), in CSS px."""
         return self.page.evaluate(
@@ -188,8 +194,9 @@ def test_the_dashboard_draws_its_figures_in_a_real_browser(demo_world, live_serv
 def test_every_page_fits_the_screen_without_sideways_scrolling(demo_world, live_server,
                                                                 device):
     """At 390 px (a phone) and 1440 px: no page scrolls sideways, every figure is drawn,
-    and the session timeline keeps most of a phone's width for its bars. Takes the
-    README's screenshots at both widths."""
+    and the session timeline keeps most of a phone's width for its bars. On a desktop
+    every column of every table shows without scrolling its box (a phone scrolls wide
+    tables in their box). Takes the README's screenshots at both widths."""
     sync_api = pytest.importorskip("playwright.sync_api")
     width = WIDTHS[device]
     suffix = "" if device == "desktop" else "-phone"
@@ -198,16 +205,19 @@ def test_every_page_fits_the_screen_without_sideways_scrolling(demo_world, live_
         try:
             tab = Page(browser.new_page(), live_server.url)
             _log_in(tab)
-            overflow = {}
+            overflow, tables_overflow = {}, {}
             for path, name in PAGES:
                 tab.open(path)
                 drawn = tab.charts_drawn()
                 assert all(traces > 0 for traces in drawn.values()), (path, drawn)
                 overflow[path] = tab.page_overflow_px()
+                tables_overflow[path] = tab.table_overflow_px()
                 if name == "session":
                     assert tab.plot_width("fig-waterfall") >= 0.5 * width
                 tab.shot(name + suffix)
             assert {path: px for path, px in overflow.items() if px > 0} == {}
+            if device == "desktop":
+                assert {path: px for path, px in tables_overflow.items() if px > 0} == {}
             assert tab.errors == []
         finally:
             browser.close()
