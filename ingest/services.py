@@ -18,7 +18,7 @@ from metrics.analysis.totals import (
     refresh_session_totals,
 )
 from metrics.dispatch import enqueue_after_commit
-from metrics.episode_runs import refresh_latest_runs
+from metrics.episode_runs import refresh_latest_runs_now
 from metrics.models import ApiCall, Episode, Operation, Project, Session
 from metrics.tasks import analyze_session
 
@@ -44,15 +44,15 @@ def store_payload(project: Project, payload: SessionPayload) -> StoreResult:
         else:
             _merge_session_fields(session, payload.session, stale=stale)
             _merge_rows(session, payload, stale=stale)
-        if before != _run_key(session):
-            previous_episode = before[0] if before else None
-            refresh_latest_runs([previous_episode, session.episode_id])
         # Held back for the settle window and named after this merge, so the parts of a
         # session flushed in many pieces coalesce into one analysis (metrics.tasks).
         enqueue_after_commit(
             analyze_session, session.pk, session.merged_at.isoformat(),
             countdown=settings.ANALYSIS_SETTLE_S,
         )
+    if before != _run_key(session):
+        previous_episode = before[0] if before else None
+        refresh_latest_runs_now([previous_episode, session.episode_id])
     return StoreResult(session=session, created=created)
 
 

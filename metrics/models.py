@@ -52,11 +52,14 @@ class Episode(models.Model):
     )
     # The start of the episode's latest run and its latest completed run, kept by
     # metrics.episode_runs whenever a run is stored, moved or deleted, so the episodes
-    # table ranks a period by its takes without reading every run of the period.
+    # table ranks a period by its takes without reading every run of the period. No
+    # database constraint: its check would take a lock on a session row that the run's
+    # own ingest may hold while it waits on the episode (a deadlock); deleting a session
+    # clears the link (SET_NULL, done by Django) and the deletion refreshes the episode.
     latest_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     latest_completed_session = models.ForeignKey(
         "Session", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        editable=False,
+        editable=False, db_constraint=False,
     )
 
     class Meta:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from metrics import partitions, retention
 from metrics.alerts.tasks import alert_on_session
 from metrics.analysis import analyze, repricing, rollups, siblings
+from metrics.episode_runs import refresh_latest_runs_now
 from metrics.models import PriceChange, Session
 
 SWEEP_BATCH = 500
@@ -54,6 +55,7 @@ def _analyze_and_alert(session: Session, analysis: Callable[[], bool]) -> bool:
     if analyzed:
         # After the commit above: siblings judged again see this session as stored.
         siblings.rejudge_siblings(session)
+        refresh_latest_runs_now([session.episode_id])  # see metrics.episode_runs
     return analyzed
 
 

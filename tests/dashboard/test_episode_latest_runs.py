@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 
 from ingest.otlp.carry import carry_and_retire
+from metrics import tasks
 from metrics.dashboard import episode_order, takes
 from metrics.dashboard.filters import DashboardFilters
 from metrics.deletion import delete_sessions
@@ -38,6 +39,17 @@ def test_the_latest_runs_follow_runs_stored_finished_and_deleted(api):
 
     delete_sessions(Session.objects.filter(pk=live.pk))
     assert kept("ep01") == (NOW - timedelta(hours=3), "older")
+
+
+def test_analysis_puts_right_latest_runs_an_interrupted_ingest_left_behind(api):
+    # Ingest refreshes the episode just after its commit; a process that died between the
+    # two left it as it was, and the session's analysis refreshes it again.
+    run = send(api, run_payload("r1", episode="ep01", started_at=NOW - timedelta(hours=2)))
+    Episode.objects.filter(code="ep01").update(latest_run_at=None,
+                                               latest_completed_session=None)
+
+    assert tasks.analyze_session(run.pk)
+    assert kept("ep01") == (NOW - timedelta(hours=2), "r1")
 
 
 def test_a_resend_under_another_episode_moves_the_latest_runs(api):

@@ -8,13 +8,14 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 
 from metrics.deletion import delete_sessions
-from metrics.models import ApiCall, Operation, Session
-from tests.factories import api_call, big_payload, operation, session_payload
+from metrics.models import ApiCall, Episode, Operation, Session
+from tests.factories import T0, api_call, big_payload, operation, session_payload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -57,6 +58,21 @@ def test_same_new_session_sent_by_many_clients_at_once_is_stored_once(live_serve
     assert session.operations_count == 1000
     assert session.api_calls_count == 50
     assert session.total_tokens == 50 * 830
+
+
+def test_runs_of_one_episode_stored_at_once_leave_it_its_latest_runs(live_server, api_key):
+    # Each refreshes the episode after its own commit, under the episode's row lock.
+    starts = [T0 + timedelta(minutes=i) for i in range(CLIENTS)]
+    payloads = [session_payload(f"ep001_run{i}", started_at=start,
+                                status="failed" if i == CLIENTS - 1 else "completed")
+                for i, start in enumerate(starts)]
+
+    statuses = post_all_at_once(live_server.url, api_key[1], payloads)
+
+    assert statuses == [201] * CLIENTS
+    episode = Episode.objects.get(code="ep001")
+    assert episode.latest_run_at == starts[-1]
+    assert episode.latest_completed_session.external_id == f"ep001_run{CLIENTS - 2}"
 
 
 def test_parts_of_one_running_session_sent_at_once_all_arrive(live_server, api_key):
