@@ -126,7 +126,7 @@ class RunSample:
 
 def sample_runs(project: Project, filters: DashboardFilters, name: str) -> RunSample:
     sessions = filters.sessions(project)
-    step = max(1, -(-sessions.count() // RUNS_SAMPLED))
+    step = max(1, -(-_runs_to_sample(project, filters, name) // RUNS_SAMPLED))
     if step > 1:
         sessions = sessions.annotate(_pick=Mod("id", step)).filter(_pick=0)
     runs = list(sessions.order_by().values_list("pk", "started_at", "release"))
@@ -143,6 +143,16 @@ def sample_runs(project: Project, filters: DashboardFilters, name: str) -> RunSa
         last={pk: started for pk, started, _ in runs if pk in means},
         step=step,
     )
+
+
+def _runs_to_sample(project: Project, filters: DashboardFilters, name: str) -> int:
+    """How many runs of the period the sample is drawn from: the runs of the operation by
+    the daily rollup (a few rows a day, by the period's days) when it can apply the
+    filters, else the period's runs counted (a read of every run in the period)."""
+    if filters.session_only:
+        return filters.sessions(project).count()
+    rows = daily(DailyOperation.objects.filter(project=project, name=name), filters)
+    return rows.aggregate(runs=Sum("sessions"))["runs"] or 0
 
 
 def _percentiles(values: list[float]) -> dict:

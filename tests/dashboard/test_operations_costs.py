@@ -152,3 +152,23 @@ def test_a_busy_period_takes_percentiles_from_every_kth_run(viewer, world, monke
     assert sum(day["occurrences"] for day in response.context["over_time"]) == 27  # all
     assert "every 3th run" in response.content.decode() or "every 3" in \
         response.content.decode()
+
+
+def test_the_sample_step_counts_the_runs_of_the_operation(viewer, api, world, monkeypatch):
+    from metrics.dashboard import operation_trends
+    from metrics.models import Session
+
+    monkeypatch.setattr(operation_trends, "RUNS_SAMPLED", 4)
+    now = datetime.now(UTC)
+    for i in range(6):  # runs without the operation: 15 runs in all, 9 of scene_generation
+        send(api, run_payload(f"outline{i}", episode="ep009", names={"scene": "outline"},
+                              started_at=now - timedelta(hours=i + 1)))
+
+    # The daily rollup counts the runs of the operation: 9 of them, every 3rd sampled.
+    assert viewer.get("/operations/?name=scene_generation").context["sample_step"] == 3
+    # An environment filter, which the rollup cannot apply, counts the period's runs.
+    production = Session.objects.filter(environment="production",
+                                        started_at__gte=now - timedelta(days=30)).count()
+    assert production == 15
+    response = viewer.get("/operations/?name=scene_generation&environment=production")
+    assert response.context["sample_step"] == 4  # 15 runs, 4 at most: every 4th
