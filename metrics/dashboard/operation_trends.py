@@ -146,11 +146,12 @@ def sample_runs(project: Project, filters: DashboardFilters, name: str) -> RunSa
 
 
 def _runs_to_sample(project: Project, filters: DashboardFilters, name: str) -> int:
-    """How many runs of the period the sample is drawn from: the runs of the operation by
-    the daily rollup (a few rows a day, by the period's days) when it can apply the
-    filters, else the period's runs counted (a read of every run in the period)."""
+    """How many runs of the operation the period holds, to choose the sample step by: from
+    the daily rollup (a few rows a day) when it can apply the filters, else counted among
+    the period's runs (a read of every run in the period). Both count a run once if it has
+    the operation's figures (one ``OperationStat`` per run and name)."""
     if filters.session_only:
-        return filters.sessions(project).count()
+        return filters.sessions(project).filter(operation_stats__name=name).count()
     rows = daily(DailyOperation.objects.filter(project=project, name=name), filters)
     return rows.aggregate(runs=Sum("sessions"))["runs"] or 0
 

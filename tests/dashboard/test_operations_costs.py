@@ -166,9 +166,11 @@ def test_the_sample_step_counts_the_runs_of_the_operation(viewer, api, world, mo
 
     # The daily rollup counts the runs of the operation: 9 of them, every 3rd sampled.
     assert viewer.get("/operations/?name=scene_generation").context["sample_step"] == 3
-    # An environment filter, which the rollup cannot apply, counts the period's runs.
+    # An environment filter, which the rollup cannot apply, counts the same runs among the
+    # period's: 15 runs are in production, 9 of them of scene_generation.
     production = Session.objects.filter(environment="production",
                                         started_at__gte=now - timedelta(days=30)).count()
     assert production == 15
     response = viewer.get("/operations/?name=scene_generation&environment=production")
-    assert response.context["sample_step"] == 4  # 15 runs, 4 at most: every 4th
+    assert response.context["sample_step"] == 3
+    assert "more than 4 runs of this operation" in response.content.decode()
