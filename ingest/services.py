@@ -194,11 +194,10 @@ def _merge_session_fields(session: Session, incoming: SessionIn, *, stale: bool)
     a lower sequence: an older flush delivered late, say by a retry from the spool) still
     merges its operations and calls, but its session-level figures are not applied.
     """
-    session.merged_at = timezone.now()
+    merged_at = timezone.now()
     if stale:
-        session.save(update_fields=["merged_at"])
+        session.save_changed(merged_at=merged_at)
         return
-    session.client_sequence = merge_order.newest_sequence(session, incoming)
     fields = _session_fields(session.project, incoming)
     fields.update(split_parts.part_fields(session.split_parts, incoming))
     for corrected in session.edited_fields:  # an editor's correction outranks a resend
@@ -208,9 +207,12 @@ def _merge_session_fields(session: Session, incoming: SessionIn, *, stale: bool)
     fields["metadata"] = {**session.metadata, **fields.get("metadata", {})}
     if "tags" not in session.edited_fields:
         fields["tags"] = list(dict.fromkeys([*session.tags, *fields.get("tags", [])]))
-    for name, value in fields.items():
-        setattr(session, name, value)
-    session.save()
+    if "episode" in fields:  # compared by key, without loading the stored episode
+        fields["episode_id"] = fields.pop("episode").pk
+    # Only what changed is written (Session.save_changed): the merge time always does.
+    session.save_changed(merged_at=merged_at,
+                         client_sequence=merge_order.newest_sequence(session, incoming),
+                         **fields)
 
 
 def _episode(project: Project, code: str) -> Episode:

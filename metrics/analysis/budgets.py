@@ -41,9 +41,7 @@ def check_budgets(session: Session) -> list[BudgetCheck]:
     BudgetCheck.objects.filter(session=session).delete()
     checks = BudgetCheck.objects.bulk_create(_judge(session)) if session.is_finished else []
     failures = sum(not check.passed for check in checks)
-    if session.budget_failures_count != failures:
-        session.budget_failures_count = failures
-        session.save(update_fields=["budget_failures_count"])
+    session.save_changed(budget_failures_count=failures)
     return checks
 
 

@@ -154,8 +154,8 @@ def replace_session_figures(session: Session, stats: Sequence[NameStat]) -> None
                       **_stat_fields(stat))
         for stat in stats
     )
-    session.unpriced_calls_count = sum(line["unpriced_calls"] for line in new_cost)
-    _set_rollup_key(session, also=("unpriced_calls_count",))
+    _set_rollup_key(session, unpriced_calls_count=sum(
+        line["unpriced_calls"] for line in new_cost))
     new_lines = {
         "cost": new_cost,
         "operations": [{"name": s.name, **{f: getattr(s, f) for f in OP_SUMS}} for s in stats],
@@ -191,14 +191,13 @@ def _shift_rollups(old_key: dict | None, old_lines: dict, new_lines: dict,
         _apply(rollup, delta)
 
 
-def _set_rollup_key(session: Session, *, also: tuple[str, ...] = ()) -> None:
-    """Record the session's current key; saved with the fields ``also`` in one UPDATE."""
-    session.rollup_episode = session.episode.code if session.episode_id else ""
-    session.rollup_workflow = session.workflow
-    session.rollup_release = session.release
-    session.rollup_day = session.started_at.astimezone(UTC).date()
-    session.save(update_fields=["rollup_episode", "rollup_workflow", "rollup_release",
-                                "rollup_day", *also])
+def _set_rollup_key(session: Session, **also) -> None:
+    """Record the session's current key, with the fields ``also``, in one UPDATE (none if
+    nothing changed)."""
+    session.save_changed(
+        rollup_episode=session.episode.code if session.episode_id else "",
+        rollup_workflow=session.workflow, rollup_release=session.release,
+        rollup_day=session.started_at.astimezone(UTC).date(), **also)
 
 
 def _session_key(session: Session) -> dict:

@@ -44,10 +44,8 @@ def call_totals_of(session: Session, client_ids: Iterable[str], *, chunk: int) -
 def refresh_session_totals(session: Session) -> None:
     if session.detail_pruned_at is not None:
         return  # retention removed the rows: the totals are the record of what they held
-    for name, value in call_totals(ApiCall.objects.filter(session=session)).items():
-        setattr(session, name, value)
-    session.operations_count = Operation.objects.filter(session=session).count()
-    session.save(update_fields=TOTAL_FIELDS)
+    session.save_changed(**call_totals(ApiCall.objects.filter(session=session)),
+                         operations_count=Operation.objects.filter(session=session).count())
 
 
 def move_session_totals(session: Session, *, before: Mapping, after: Mapping,
@@ -58,7 +56,6 @@ def move_session_totals(session: Session, *, before: Mapping, after: Mapping,
     the whole session; the analysis that follows recounts it anyway."""
     if session.detail_pruned_at is not None:
         return  # as refresh_session_totals: the totals are the record of the pruned rows
-    for name in CALL_TOTALS:
-        setattr(session, name, getattr(session, name) + after[name] - before[name])
-    session.operations_count += operations_added
-    session.save(update_fields=TOTAL_FIELDS)
+    session.save_changed(
+        **{name: getattr(session, name) + after[name] - before[name] for name in CALL_TOTALS},
+        operations_count=session.operations_count + operations_added)
