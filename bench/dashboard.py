@@ -38,6 +38,13 @@ measured yet (1,000,000 operations a copy); the timing some 1 to 3 minutes
 database (the one docs/scaling.md gives for SSD storage); unset, the server's own (the
 JSON says which). ``BENCH_REUSE=small,large`` reuses only those scales and builds the
 others (huge needs large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
+``BENCH_REINDEX=1`` rebuilds the session table's
+indexes on every scale before timing (``REINDEX TABLE CONCURRENTLY``; the JSON gives their
+sizes before and after, and gives them before at every run).
+``BENCH_SCENES=182`` builds every scale in the issue's season shape instead (runs of 2,003
+operations and 364 model calls: 50, 500 and 5,000 runs; databases named with ``_s182``), where
+the default's runs of 100 operations put 20 times more runs in the period for the same
+operations.
 ``BENCH_HUGE_FROM=small`` builds huge from small and 99 copies instead of large and 9 (the
 same totals and 10 runs per episode, but 100 episodes at each of small's 100 start times):
 it does not wait for large. ``BENCH_LARGE_FROM=small`` builds large the same way, from small
@@ -69,9 +76,16 @@ from servers import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAMES = {"small": "perfmon_bench_dashboard_small", "large": "perfmon_bench_dashboard_large",
-            "huge": "perfmon_bench_dashboard_huge"}
-SMALL_SESSIONS = int(os.environ.get("BENCH_SMALL_SESSIONS", "1000"))
+# Scenes per run: 9 makes runs of 100 operations (the default shape); 182 makes the
+# issue's season shape, 2,003 operations and 364 model calls a run.
+SCENES = int(os.environ.get("BENCH_SCENES", "9"))
+OPERATIONS_PER_RUN = 1 + SCENES * 11
+_SHAPE = "" if SCENES == 9 else f"_s{SCENES}"
+DB_NAMES = {scale: f"perfmon_bench_dashboard_{scale}{_SHAPE}"
+            for scale in ("small", "large", "huge")}
+# 100,000 operations at the small scale, whatever the shape
+SMALL_SESSIONS = int(os.environ.get("BENCH_SMALL_SESSIONS",
+                                    str(round(100_000 / OPERATIONS_PER_RUN / 10) * 10)))
 RUNS_PER_EPISODE = 10
 SCALE = 10
 REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
@@ -122,20 +136,21 @@ def migrate() -> None:
 
 def session_payload(session_id: str, episode: str, started: datetime, n: int,
                     status: str = "completed") -> dict:
-    """100 operations: a root and 9 scenes of scene, 6 dialogue lines, 2 jokes, 2 lookups."""
+    """A root and SCENES scenes of scene, 6 dialogue lines, 2 jokes, 2 lookups (100
+    operations at the default 9 scenes)."""
 
     def at(seconds: float) -> str:
         return (started + timedelta(seconds=seconds)).isoformat()
 
     slow = 1.0 + (n % 7) * 0.1  # runs differ, so percentiles and box plots have a spread
     scene_s = 10.0 * slow
-    total = 9 * (scene_s + 0.5) + 1.0
+    total = SCENES * (scene_s + 0.5) + 1.0
     running = status == "running"
     ops = [{"id": "root", "name": "generate_full_script", "started_at": at(0),
             "ended_at": None if running else at(total), "duration_s": None if running else total,
-            "success": None if running else True, "metadata": {"scenes": 9}}]
+            "success": None if running else True, "metadata": {"scenes": SCENES}}]
     calls = []
-    for s in range(9):
+    for s in range(SCENES):
         start = 1.0 + s * (scene_s + 0.5)
         sid = f"s{s}"
         ops.append({"id": sid, "parent_id": "root", "name": "scene_generation",
@@ -170,7 +185,7 @@ def session_payload(session_id: str, episode: str, started: datetime, n: int,
             "ended_at": None if running else at(total),
             "cache": {"hits": 20 + n % 10, "misses": 10,
                       "by_name": {"llm": {"hits": 14, "misses": 6}}},
-            "counters": {"scenes_generated": 9, "dialogue_lines_generated": 54},
+            "counters": {"scenes_generated": SCENES, "dialogue_lines_generated": 6 * SCENES},
             "tags": ["pilot"] if n % 3 == 0 else ["season2"],
             "metadata": {"bench": True},
         },
@@ -483,6 +498,33 @@ def set_random_page_cost(value: str, scales: list[str]) -> str:
         return cursor.fetchone()[0]
 
 
+def session_index_sizes(scales: list[str], *, reindex: bool) -> dict[str, dict]:
+    """The session table's indexes per scale, in MB: the period index the overview reads
+    and all of them together; with ``reindex``, before and after ``REINDEX TABLE
+    CONCURRENTLY`` (the maintenance step docs/scaling.md gives for their bloat)."""
+    from django.db import connection
+
+    def sizes() -> dict[str, float]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_relation_size('session_project_start'), "
+                           "pg_indexes_size('metrics_session')")
+            period, every = cursor.fetchone()
+        return {"session_project_start": round(period / 2**20, 1),
+                "all": round(every / 2**20, 1)}
+
+    result = {}
+    for scale in scales:
+        use_database(scale)
+        result[scale] = {"before": sizes()}
+        if reindex:
+            began = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute("REINDEX TABLE CONCURRENTLY metrics_session")
+            result[scale]["reindex_s"] = round(time.perf_counter() - began, 1)
+            result[scale]["after"] = sizes()
+    return result
+
+
 def main() -> None:
     # BENCH_REUSE=1 times the databases a previous run built (migrated to the current
     # schema) instead of building them again: for re-timing after a change to the pages.
@@ -530,6 +572,7 @@ def main() -> None:
         urls[scale] = pages()
 
     page_cost = set_random_page_cost(os.environ.get("BENCH_RANDOM_PAGE_COST", ""), scales)
+    index_mb = session_index_sizes(scales, reindex=os.environ.get("BENCH_REINDEX") == "1")
     print(f"timing every page, the {len(scales)} scales in alternation", flush=True)
     load_before = os.getloadavg()
     began = time.perf_counter()
@@ -544,6 +587,7 @@ def main() -> None:
     last_growth = growth[f"{steps_up[-1][0]}_{largest}"] if steps_up else {}
     summary = {
         "scales": sizes,
+        "scenes_per_run": SCENES,
         "build_s": steps,
         "reused": sorted(reused),
         **{f"median_ms_{scale}": medians[scale] for scale in scales},
@@ -551,6 +595,7 @@ def main() -> None:
         "timing_s": timing_s,
         "repeats": REPEATS,
         "random_page_cost": page_cost,
+        "session_indexes_mb": index_mb,
         "load_average_1_5_15": {"before_timing": [round(v, 2) for v in load_before],
                                 "after_timing": [round(v, 2) for v in load_after]},
         "targets": {f"max_ms_{largest}": TARGET_MS,
