@@ -9,7 +9,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from metrics import partitions, retention
+from metrics import partitions, retention, session_indexes
 from metrics.alerts.tasks import alert_on_session
 from metrics.analysis import analyze, repricing, rollups, siblings
 from metrics.episode_runs import refresh_latest_runs_now
@@ -120,3 +120,9 @@ def prune_raw_rows() -> int:
 def maintain_partitions() -> list[str]:
     """Make the coming months' partitions of the raw tables (PostgreSQL; else nothing)."""
     return partitions.maintain_partitions()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def rebuild_session_indexes() -> bool:
+    """Rebuild the session table's indexes (PostgreSQL; else nothing); whether it ran."""
+    return session_indexes.rebuild_session_indexes().ran

@@ -257,6 +257,10 @@ RETENTION_INTERVAL_S = env_int("RETENTION_INTERVAL_S", 24 * 3600)
 # Rows deleted per transaction while pruning: short transactions, so ingest never waits.
 RETENTION_BATCH_ROWS = env_int("RETENTION_BATCH_ROWS", 5000)
 
+# The session table's indexes are rebuilt this often (PostgreSQL; metrics.session_indexes):
+# the writes of each session leave their pages half empty. 0 never does.
+SESSION_REINDEX_INTERVAL_S = env_int("SESSION_REINDEX_INTERVAL_S", 7 * 24 * 3600)
+
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # No broker configured means the embedded default: tasks run in-process, right away.
@@ -310,6 +314,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": ROLLUP_REBUILD_INTERVAL_S},
     },
 }
+if SESSION_REINDEX_INTERVAL_S > 0:
+    CELERY_BEAT_SCHEDULE["rebuild-session-indexes"] = {
+        "task": "metrics.tasks.rebuild_session_indexes",
+        "schedule": SESSION_REINDEX_INTERVAL_S,
+        "options": {"expires": SESSION_REINDEX_INTERVAL_S},
+    }
 
 LOGGING = {
     "version": 1,
