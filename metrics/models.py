@@ -167,8 +167,12 @@ class Session(models.Model):
             models.Index(fields=["episode", "started_at"], name="session_episode_start"),
             # API list and dashboard periods: a project's sessions newest first
             # ... and the overview's figures of a period: every column they sum or filter
-            # on, so the period's sessions are summed from the index alone (PostgreSQL)
-            models.Index(fields=["project", "-started_at", "-id"],
+            # on, so the period's sessions are summed from the index alone (PostgreSQL).
+            # Ascending, read backwards for newest first: each new session then goes in at
+            # the right end, where PostgreSQL's page splits leave full pages; descending, it
+            # went in at the left end, whose splits leave them half empty (1.8 times the
+            # size for 100,000 sessions stored in time order).
+            models.Index(fields=["project", "started_at", "id"],
                          include=["episode", "status", "duration_s", "cost_usd", "cache_hits",
                                   "cache_misses", "api_calls_count", "api_errors_count",
                                   "total_tokens", "unpriced_calls_count",
