@@ -6,9 +6,9 @@ are in the covering indexes (the overview's period index, the episodes table's),
 write is seldom a HOT update: it adds an entry to every index beside the old one, splitting
 full pages. VACUUM takes the old entries away but not the splits, and keys only grow with
 time, so nothing fills those pages again. On the dashboard bench's 10M-operation database
-(100,003 sessions, each cloned and rekeyed once) the period index was 56.7 MB and all the
-session indexes 110.2 MB; rebuilt, 18.6 and 39.9 MB, in 0.8 s, and the overview's median went
-from 111.4 to 67.1 ms.
+(100,003 sessions, each cloned and rekeyed once) the period index was 54.9 MB and all the
+session indexes 108.4 MB; rebuilt, 18.6 and 39.9 MB, in 0.8 s, and the overview's median went
+from 115.2 to 67.1 ms (docs/scaling.md).
 
 ``REINDEX TABLE CONCURRENTLY`` builds each index anew beside the old one and swaps them:
 ingest and the pages go on reading and writing meanwhile (it takes SHARE UPDATE EXCLUSIVE,
