@@ -39,8 +39,8 @@ database (the one docs/scaling.md gives for SSD storage); unset, the server's ow
 JSON says which). ``BENCH_REUSE=small,large`` reuses only those scales and builds the
 others (huge needs large built or reused first). ``BENCH_SCALES=small,large`` leaves huge out.
 ``BENCH_REINDEX=1`` rebuilds the session table's
-indexes on every scale before timing (``REINDEX TABLE CONCURRENTLY``; the JSON gives their
-sizes before and after, and gives them before at every run).
+indexes on every scale before timing, as the weekly task does (``metrics.session_indexes``;
+the JSON gives their sizes before and after, and gives them before at every run).
 ``BENCH_SCENES=182`` builds every scale in the issue's season shape instead (runs of 2,003
 operations and 364 model calls: 50, 500 and 5,000 runs; databases named with ``_s182``), where
 the default's runs of 100 operations put 20 times more runs in the period for the same
@@ -500,28 +500,25 @@ def set_random_page_cost(value: str, scales: list[str]) -> str:
 
 def session_index_sizes(scales: list[str], *, reindex: bool) -> dict[str, dict]:
     """The session table's indexes per scale, in MB: the period index the overview reads
-    and all of them together; with ``reindex``, before and after ``REINDEX TABLE
-    CONCURRENTLY`` (the maintenance step docs/scaling.md gives for their bloat)."""
-    from django.db import connection
+    and all of them together; with ``reindex``, before and after the rebuild the weekly
+    task runs (``metrics.session_indexes``)."""
+    from metrics import session_indexes
 
-    def sizes() -> dict[str, float]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_relation_size('session_project_start'), "
-                           "pg_indexes_size('metrics_session')")
-            period, every = cursor.fetchone()
-        return {"session_project_start": round(period / 2**20, 1),
-                "all": round(every / 2**20, 1)}
+    def mb(sizes: dict[str, int]) -> dict[str, float]:
+        return {"session_project_start": round(sizes["session_project_start"] / 2**20, 1),
+                "all": round(sum(sizes.values()) / 2**20, 1)}
 
     result = {}
     for scale in scales:
         use_database(scale)
-        result[scale] = {"before": sizes()}
-        if reindex:
-            began = time.perf_counter()
-            with connection.cursor() as cursor:
-                cursor.execute("REINDEX TABLE CONCURRENTLY metrics_session")
-            result[scale]["reindex_s"] = round(time.perf_counter() - began, 1)
-            result[scale]["after"] = sizes()
+        if not reindex:
+            result[scale] = {"before": mb(session_indexes.index_sizes())}
+            continue
+        began = time.perf_counter()
+        rebuild = session_indexes.rebuild_session_indexes()
+        result[scale] = {"before": mb(rebuild.bytes_before),
+                         "reindex_s": round(time.perf_counter() - began, 1),
+                         "after": mb(rebuild.bytes_after)}
     return result
 
 
